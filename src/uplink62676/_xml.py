@@ -1,0 +1,110 @@
+"""Hardened XML parsing shared by every codec (SOAP, filters, token adaption).
+
+One parser configuration, set explicitly because older lxml releases had
+looser defaults: no DTD loading, no entity resolution, no network, no huge
+trees, comments and processing instructions dropped.  On top of libxml2's
+own guards we enforce a byte limit *before* parsing, refuse any DOCTYPE
+(SOAP 1.2 forbids it), and bound depth and element count after parsing.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from lxml import etree
+
+from .errors import XmlRejectedError
+
+__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_ELEMENTS", "parse_xml"]
+
+DEFAULT_MAX_BYTES: Final = 1024 * 1024
+DEFAULT_MAX_DEPTH: Final = 64
+DEFAULT_MAX_ELEMENTS: Final = 100_000
+
+
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+        collect_ids=False,
+    )
+
+
+_PARSER: Final = _new_parser()
+
+
+def parse_xml(
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_elements: int = DEFAULT_MAX_ELEMENTS,
+    require_utf8: bool = False,
+) -> etree._Element:
+    """Parse ``data`` into an element tree, or raise :class:`XmlRejectedError`.
+
+    ``require_utf8`` additionally refuses documents that are not valid UTF-8
+    (with or without a BOM) or that declare another encoding.
+    """
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise XmlRejectedError("malformed", f"XML must be bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) > max_bytes:
+        raise XmlRejectedError(
+            "too-large", f"XML document of {len(data)} octets exceeds the limit of {max_bytes}"
+        )
+    if require_utf8:
+        try:
+            text_head = data.decode("utf-8")[:200]
+        except UnicodeDecodeError as exc:
+            raise XmlRejectedError(
+                "encoding", f"XML is not valid UTF-8 (octet {exc.start}: {data[exc.start:exc.start + 1]!r})"
+            ) from None
+        if text_head.startswith("<?xml"):
+            decl = text_head.split("?>", 1)[0].lower()
+            if "encoding" in decl and not any(
+                f"encoding={q}{name}{q}" in decl.replace(" ", "")
+                for q in ("'", '"')
+                for name in ("utf-8", "utf8")
+            ):
+                raise XmlRejectedError("encoding", f"XML declares a non-UTF-8 encoding: {decl!r}")
+    # Fast refusal of a DOCTYPE in the common encodings before libxml2 sees it.
+    if b"<!DOCTYPE" in data or b"<\x00!\x00D\x00O\x00C\x00" in data:
+        raise XmlRejectedError("doctype", "XML with a DOCTYPE is refused (no DTDs in SOAP 1.2)")
+    try:
+        root = etree.fromstring(data, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise XmlRejectedError("malformed", f"malformed XML: {exc}") from None
+    except (ValueError, etree.LxmlError) as exc:
+        raise XmlRejectedError("malformed", f"unparseable XML: {exc}") from None
+    if root is None:
+        raise XmlRejectedError("malformed", "empty XML document")
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise XmlRejectedError("doctype", "XML with a DOCTYPE is refused (no DTDs in SOAP 1.2)")
+    _check_shape(root, max_depth, max_elements)
+    return root
+
+
+def _check_shape(root: etree._Element, max_depth: int, max_elements: int) -> None:
+    depth = 0
+    count = 0
+    for event, _elem in etree.iterwalk(root, events=("start", "end")):
+        if event == "start":
+            depth += 1
+            count += 1
+            if depth > max_depth:
+                raise XmlRejectedError(
+                    "too-deep", f"XML nesting deeper than {max_depth} elements"
+                )
+            if count > max_elements:
+                raise XmlRejectedError(
+                    "too-many-elements", f"XML has more than {max_elements} elements"
+                )
+        else:
+            depth -= 1

@@ -1,0 +1,135 @@
+"""Exception types of uplink62676.
+
+Every public method raises only these (never an exception of h2, h11, hpack,
+wsproto or lxml).  The split follows h11: :class:`LocalProtocolError` means the
+caller used the API wrongly; :class:`RemoteProtocolError` means the peer broke
+the protocol and carries what goes back on the wire (an HTTP status before the
+upgrade, an HTTP/2 error code after it).  :class:`SoapFault` is the value form
+of an ONVIF SOAP fault; service handlers turn it into an envelope.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigurationError",
+    "InvalidDeviceIdError",
+    "InvalidTokenError",
+    "LocalProtocolError",
+    "RemoteProtocolError",
+    "SoapFault",
+    "UplinkError",
+    "XmlRejectedError",
+]
+
+
+class UplinkError(Exception):
+    """Base class of every error this library raises."""
+
+
+class LocalProtocolError(UplinkError):
+    """The caller asked for something the protocol or the current state forbids.
+
+    Example: sending a response on a stream that has no request, or a device
+    trying to open a stream.  Nothing is sent to the peer because of it.
+    """
+
+
+class RemoteProtocolError(UplinkError):
+    """The peer broke the protocol.
+
+    ``http_status`` is the status to answer with while still in HTTP/1.1
+    (before the upgrade); ``error_code`` is the HTTP/2 error code of the
+    GOAWAY or RST_STREAM that was (or should be) sent after it.
+    """
+
+    def __init__(
+        self, message: str, *, http_status: int | None = None, error_code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.error_code = error_code
+
+
+class ConfigurationError(UplinkError, ValueError):
+    """A configuration value is invalid; the message names the value and the rule."""
+
+
+class InvalidTokenError(UplinkError, ValueError):
+    """A reference token or remote token breaks a rule of tokens.md."""
+
+
+class InvalidDeviceIdError(UplinkError, ValueError):
+    """A 20-digit device ID (tokens.md section 5) is malformed."""
+
+
+class SoapFault(UplinkError):
+    """An ONVIF SOAP 1.2 fault as a value.
+
+    ``code`` is the SOAP fault code as a prefixed name (``env:Sender``,
+    ``env:Receiver``, ``env:VersionMismatch``, ``env:MustUnderstand``,
+    ``env:DataEncodingUnknown``); ``subcodes`` is the nested Subcode chain,
+    outermost first, as prefixed names resolved through
+    :data:`uplink62676.namespaces.PREFIXES` (``ter:InvalidArgVal``, ...).
+    ``detail`` is optional serialized XML (bytes) placed inside ``env:Detail``.
+    """
+
+    def __init__(
+        self,
+        code: str,
+        subcodes: Sequence[str] = (),
+        reason: str = "",
+        *,
+        detail: bytes | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.code = code
+        self.subcodes = tuple(subcodes)
+        self.reason = reason
+        self.detail = detail
+        self._http_status = http_status
+        chain = "/".join((code, *self.subcodes))
+        super().__init__(f"{chain}: {reason}" if reason else chain)
+
+    @property
+    def http_status(self) -> int:
+        """HTTP status for this fault: 400 for ``env:Sender``, else 500 (OQ-19).
+
+        An explicit ``http_status`` given at construction wins (the event
+        service always answers 500, EVT-59).
+        """
+        if self._http_status is not None:
+            return self._http_status
+        return 400 if self.code == "env:Sender" else 500
+
+    def __repr__(self) -> str:
+        return (
+            f"SoapFault(code={self.code!r}, subcodes={self.subcodes!r}, reason={self.reason!r})"
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SoapFault):
+            return NotImplemented
+        return (self.code, self.subcodes, self.reason, self.detail) == (
+            other.code,
+            other.subcodes,
+            other.reason,
+            other.detail,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.code, self.subcodes, self.reason))
+
+
+class XmlRejectedError(UplinkError, ValueError):
+    """An XML document was refused by the hardened parser.
+
+    ``reason`` is a short machine-friendly word (``too-large``, ``doctype``,
+    ``too-deep``, ``too-many-elements``, ``encoding``, ``malformed``);
+    the message says what was found.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
