@@ -1,0 +1,694 @@
+"""Role-reversed HTTP/2 over the upgraded link, on top of h2 (UPL-3..5, 15..19, 43, 44, 61).
+
+:class:`Tunnel` wraps one ``h2.connection.H2Connection`` -- server role on the
+device, client role on the cloud -- and adds what h2 alone does not do:
+
+* a frame scanner in front of h2 that checks the connection preface
+  (UPL-17: magic, then a non-ACK SETTINGS), counts the known floods and ends
+  the connection with GOAWAY ``ENHANCE_YOUR_CALM`` (design.md table), and
+  keeps a ``content-length`` mismatch a *stream* error (UPL-61) where h2
+  would tear down the whole connection;
+* a minimal preface that advertises only the settings that differ from the
+  RFC 9113 defaults (transcript A3/A4);
+* outbound flow control: bodies of any size are queued per stream and sent
+  as the peer's windows allow; ``StreamWritable`` tells a producer when the
+  queue is empty again;
+* inbound flow control acknowledged automatically as events are handed out,
+  or by the caller (``manual_flow_control``) as it consumes data.
+
+No exception of h2, hpack or hyperframe leaves this module.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from collections.abc import Iterable, Sequence
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+import hpack
+from hyperframe.frame import SettingsFrame, WindowUpdateFrame
+
+from . import events as ev
+from ._ratelimit import TokenBucket
+from .errors import LocalProtocolError
+from .settings import CloudSettings, DeviceSettings
+
+__all__ = ["ErrorCode", "Role", "Tunnel", "PREFACE_MAGIC"]
+
+PREFACE_MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+_DATA, _HEADERS, _PRIORITY, _RST, _SETTINGS, _PUSH, _PING, _GOAWAY, _WINDOW, _CONT = range(10)
+_END_STREAM, _ACK, _END_HEADERS, _PADDED = 0x1, 0x1, 0x4, 0x8
+
+# RFC 9113 defaults; only values that differ are advertised.
+_RFC_DEFAULTS = {
+    h2.settings.SettingCodes.HEADER_TABLE_SIZE: 4096,
+    h2.settings.SettingCodes.ENABLE_PUSH: 1,
+    h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 65535,
+    h2.settings.SettingCodes.MAX_FRAME_SIZE: 16384,
+    h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 0,
+}
+
+
+class ErrorCode(enum.IntEnum):
+    """HTTP/2 error codes (RFC 9113 section 7)."""
+
+    NO_ERROR = 0x0
+    PROTOCOL_ERROR = 0x1
+    INTERNAL_ERROR = 0x2
+    FLOW_CONTROL_ERROR = 0x3
+    SETTINGS_TIMEOUT = 0x4
+    STREAM_CLOSED = 0x5
+    FRAME_SIZE_ERROR = 0x6
+    REFUSED_STREAM = 0x7
+    CANCEL = 0x8
+    COMPRESSION_ERROR = 0x9
+    CONNECT_ERROR = 0xA
+    ENHANCE_YOUR_CALM = 0xB
+    INADEQUATE_SECURITY = 0xC
+    HTTP_1_1_REQUIRED = 0xD
+
+
+class Role(enum.Enum):
+    DEVICE = "device"  # HTTP/2 server
+    CLOUD = "cloud"  # HTTP/2 client
+
+
+_DEP_ERRORS = (
+    h2.exceptions.H2Error,
+    hpack.HPACKError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    UnicodeError,
+)
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value.encode("latin-1") if isinstance(value, str) else bytes(value)
+
+
+def _lower_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> list[tuple[bytes, bytes]]:
+    out = []
+    for name, value in headers:
+        n = _as_bytes(name).lower()
+        out.append((n, _as_bytes(value)))
+    return out
+
+
+class _Outbound:
+    __slots__ = ("chunks", "end_stream", "queued", "trailers")
+
+    def __init__(self) -> None:
+        self.chunks: collections.deque[memoryview] = collections.deque()
+        self.queued = 0
+        self.end_stream = False
+        self.trailers: list[tuple[bytes, bytes]] | None = None
+
+
+class Tunnel:
+    """One HTTP/2 connection with reversed roles; see the module docstring.
+
+    ``receive_data(data, now)`` returns events; command methods queue frames;
+    ``data_to_send()`` drains them.  After a fatal error the tunnel is
+    ``closed`` and ignores further input.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        settings: DeviceSettings | CloudSettings,
+        *,
+        now: float = 0.0,
+        manual_flow_control: bool = False,
+    ) -> None:
+        self.role = role
+        self.settings = settings
+        self.manual_flow_control = manual_flow_control
+        self.closed = False
+        self.close_reason: str | None = None
+        client = role is Role.CLOUD
+        config = h2.config.H2Configuration(
+            client_side=client,
+            header_encoding=None,
+            validate_inbound_headers=True,
+            normalize_inbound_headers=True,
+            validate_outbound_headers=False,
+            normalize_outbound_headers=False,
+            split_outbound_cookies=False,
+        )
+        self._conn = h2.connection.H2Connection(config=config)
+        values: dict[int, int] = {
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: settings.initial_window_size,
+            h2.settings.SettingCodes.MAX_FRAME_SIZE: settings.max_frame_size,
+        }
+        if client:
+            values[h2.settings.SettingCodes.ENABLE_PUSH] = 0
+        else:
+            assert isinstance(settings, DeviceSettings)
+            values[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = settings.max_concurrent_streams
+            if settings.enable_connect_protocol:
+                values[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
+        if settings.advertise_header_list_size:
+            values[h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE] = settings.max_header_list_size
+        self._conn.local_settings = h2.settings.Settings(client=client, initial_values=values)
+        self._conn.decoder.max_header_list_size = settings.max_header_list_size
+        self._conn.max_inbound_frame_size = settings.max_frame_size
+        self._conn.initiate_connection()
+        self._conn.data_to_send()  # replaced by our minimal preface:
+        advertised = SettingsFrame(0)
+        for code in sorted(values):
+            if _RFC_DEFAULTS.get(code) != values[code]:  # type: ignore[call-overload]
+                advertised.settings[code] = values[code]
+        self._out = bytearray(PREFACE_MAGIC if client else b"")
+        self._out += advertised.serialize()
+        if settings.connection_window_increment:
+            self._conn.increment_flow_control_window(settings.connection_window_increment)
+            self._out += self._conn.data_to_send()
+
+        floods = settings.floods
+        self._floods = floods
+        self._resets = TokenBucket(floods.reset_burst, floods.reset_rate, now)
+        self._control = TokenBucket(floods.control_burst, floods.control_rate, now)
+        self._empty = TokenBucket(floods.empty_burst, floods.empty_rate, now)
+        self._inbuf = bytearray()
+        # The device must see the 24-octet magic first; both ends then need a
+        # non-ACK SETTINGS as the peer's first frame (UPL-17, RFC 9113 3.4).
+        self._need_magic = not client
+        self._need_settings = True
+        self.preface_received = False
+        self._block_stream = 0  # stream of an unfinished header block
+        self._block_octets = 0
+        self._block_frames = 0
+        # content-length bookkeeping (UPL-61): stream -> [expected, received]
+        self._lengths: dict[int, list[int]] = {}
+        self._outbound: dict[int, _Outbound] = {}
+        self._pings_out: dict[bytes, float] = {}
+        self._ping_counter = 0
+
+    # --- output -------------------------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        self._collect()
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def _collect(self) -> None:
+        pending = self._conn.data_to_send()
+        if pending:
+            self._out += pending
+
+    @property
+    def pending_output(self) -> int:
+        """Octets queued for the peer and not yet taken by ``data_to_send()``."""
+        self._collect()
+        return len(self._out)
+
+    # --- input --------------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        if self.closed:
+            return []
+        self._inbuf += data
+        out: list[ev.Event] = []
+        buf = self._inbuf
+        pos = 0
+        batch = 0
+        if self._need_magic:
+            have = min(len(buf), len(PREFACE_MAGIC))
+            if bytes(buf[:have]) != PREFACE_MAGIC[:have]:
+                return self._fatal(
+                    ErrorCode.PROTOCOL_ERROR,
+                    f"invalid HTTP/2 connection preface: {bytes(buf[:have])!r}",
+                    out,
+                    goaway=True,
+                )
+            if have < len(PREFACE_MAGIC):
+                return out
+            pos = len(PREFACE_MAGIC)
+            self._need_magic = False
+        n = len(buf)
+        max_frame = self.settings.max_frame_size
+        floods = self._floods
+        while n - pos >= 9:
+            length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
+            ftype = buf[pos + 3]
+            flags = buf[pos + 4]
+            sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
+            if length > max_frame:
+                return self._fatal(
+                    ErrorCode.FRAME_SIZE_ERROR,
+                    f"frame of {length} octets exceeds SETTINGS_MAX_FRAME_SIZE {max_frame}",
+                    out,
+                    feed=(buf, batch, pos, now),
+                )
+            end = pos + 9 + length
+            if end > n:
+                break
+            if self._need_settings:
+                if ftype != _SETTINGS or flags & _ACK:
+                    return self._fatal(
+                        ErrorCode.PROTOCOL_ERROR,
+                        f"invalid HTTP/2 connection preface: first frame is type {ftype} "
+                        f"flags {flags:#x}, not a SETTINGS frame without ACK",
+                        out,
+                        goaway=True,
+                    )
+                self._need_settings = False
+            if self._block_stream and ftype != _CONT:
+                return self._fatal(
+                    ErrorCode.PROTOCOL_ERROR, "header block interrupted by another frame", out,
+                    feed=(buf, batch, pos, now),
+                )
+            if ftype == _DATA:
+                if length == 0 and not flags & _END_STREAM and not self._empty.take(now):
+                    return self._calm("empty DATA frame flood", out, (buf, batch, pos, now))
+                track = self._lengths.get(sid)
+                if track is not None:
+                    payload = length
+                    if flags & _PADDED and length:
+                        payload = length - 1 - buf[pos + 9]
+                    track[1] += max(payload, 0)
+                    if track[1] > track[0] or (flags & _END_STREAM and track[1] != track[0]):
+                        # UPL-61: a stream error.  h2 must not see this frame (it
+                        # would end the connection); return its flow-control
+                        # credit to the peer ourselves and reset the stream.
+                        self._feed(buf, batch, pos, now, out)
+                        if self.closed:
+                            return out
+                        batch = end
+                        self._stream_error(sid, length, track, bool(flags & _END_STREAM), out)
+                    elif flags & _END_STREAM:
+                        del self._lengths[sid]
+            elif ftype == _HEADERS or ftype == _CONT:
+                if ftype == _HEADERS:
+                    self._block_stream = sid
+                    self._block_octets = 0
+                    self._block_frames = 0
+                    if length == 0 and not flags & _END_STREAM and not self._empty.take(now):
+                        return self._calm("empty HEADERS flood", out, (buf, batch, pos, now))
+                else:
+                    self._block_frames += 1
+                    if length == 0 and not self._empty.take(now):
+                        return self._calm("empty CONTINUATION flood", out, (buf, batch, pos, now))
+                    if self._block_frames > floods.max_continuation_frames:
+                        return self._calm(
+                            f"more than {floods.max_continuation_frames} CONTINUATION frames",
+                            out, (buf, batch, pos, now),
+                        )
+                self._block_octets += length
+                if self._block_octets > floods.max_header_block:
+                    return self._calm(
+                        f"header block larger than {floods.max_header_block} octets",
+                        out, (buf, batch, pos, now),
+                    )
+                if flags & _END_HEADERS:
+                    self._block_stream = 0
+                    # Hand the block to h2 now so a content-length is known
+                    # before the DATA frames that follow it are scanned.
+                    self._feed(buf, batch, end, now, out)
+                    if self.closed:
+                        return out
+                    batch = end
+            elif ftype == _RST:
+                if not self._resets.take(now):
+                    return self._calm("RST_STREAM flood (rapid reset)", out, (buf, batch, pos, now))
+                self._lengths.pop(sid, None)
+            elif ftype == _SETTINGS:
+                if not flags & _ACK:
+                    if length // 6 > floods.max_settings_entries:
+                        return self._calm(
+                            f"SETTINGS frame with {length // 6} entries "
+                            f"(limit {floods.max_settings_entries})",
+                            out, (buf, batch, pos, now),
+                        )
+                    if not self._control.take(now) or self.pending_output > floods.max_pending_output:
+                        return self._calm("SETTINGS flood", out, (buf, batch, pos, now))
+            elif ftype == _PING:
+                if not flags & _ACK and (
+                    not self._control.take(now) or self.pending_output > floods.max_pending_output
+                ):
+                    return self._calm("PING flood", out, (buf, batch, pos, now))
+            elif ftype == _PRIORITY:
+                if not self._control.take(now):
+                    return self._calm("PRIORITY flood", out, (buf, batch, pos, now))
+            elif ftype > _CONT and not self._empty.take(now):
+                return self._calm("unknown frame flood", out, (buf, batch, pos, now))
+            pos = end
+        self._feed(buf, batch, pos, now, out)
+        if not self.closed:
+            del buf[:pos]
+        return out
+
+    def _feed(self, buf: bytearray, start: int, stop: int, now: float, out: list[ev.Event]) -> None:
+        if stop <= start or self.closed:
+            return
+        try:
+            h2_events = self._conn.receive_data(bytes(buf[start:stop]))
+        except h2.exceptions.ProtocolError as exc:
+            code = int(getattr(exc, "error_code", ErrorCode.PROTOCOL_ERROR) or ErrorCode.PROTOCOL_ERROR)
+            self._fatal(ErrorCode(code) if code in ErrorCode._value2member_map_ else ErrorCode.PROTOCOL_ERROR,
+                        f"peer broke HTTP/2: {exc}", out, goaway=False)
+            return
+        except _DEP_ERRORS as exc:
+            self._fatal(ErrorCode.PROTOCOL_ERROR, f"peer broke HTTP/2: {exc!r}", out, goaway=True)
+            return
+        self._translate(h2_events, now, out)
+
+    def _translate(self, h2_events: Sequence[h2.events.Event], now: float, out: list[ev.Event]) -> None:
+        conn = self._conn
+        for e in h2_events:
+            if isinstance(e, h2.events.DataReceived):
+                sid = e.stream_id
+                assert sid is not None and e.data is not None
+                fcl = e.flow_controlled_length or 0
+                out.append(ev.DataReceived(sid, e.data, fcl))
+                if fcl and not self.manual_flow_control:
+                    self._ack(fcl, sid)
+            elif isinstance(e, h2.events.RequestReceived):
+                out.append(self._request_event(e))
+            elif isinstance(e, h2.events.ResponseReceived):
+                assert e.stream_id is not None and e.headers is not None
+                status, headers, length = self._split_response(e.headers)
+                if length is not None:
+                    self._lengths[e.stream_id] = [length, 0]
+                out.append(ev.ResponseReceived(e.stream_id, status, headers, length))
+            elif isinstance(e, h2.events.InformationalResponseReceived):
+                assert e.stream_id is not None and e.headers is not None
+                status, headers, _ = self._split_response(e.headers)
+                out.append(ev.InformationalResponseReceived(e.stream_id, status, headers))
+            elif isinstance(e, h2.events.TrailersReceived):
+                assert e.stream_id is not None and e.headers is not None
+                out.append(ev.TrailersReceived(e.stream_id, tuple((bytes(k), bytes(v)) for k, v in e.headers)))
+            elif isinstance(e, h2.events.StreamEnded):
+                assert e.stream_id is not None
+                self._lengths.pop(e.stream_id, None)
+                out.append(ev.StreamEnded(e.stream_id))
+            elif isinstance(e, h2.events.StreamReset):
+                assert e.stream_id is not None
+                self._lengths.pop(e.stream_id, None)
+                self._outbound.pop(e.stream_id, None)
+                out.append(ev.StreamReset(e.stream_id, int(e.error_code or 0), by_peer=bool(e.remote_reset)))
+            elif isinstance(e, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
+                if isinstance(e, h2.events.RemoteSettingsChanged) and not self.preface_received:
+                    self.preface_received = True
+                self._flush_all(out)
+            elif isinstance(e, h2.events.PingAckReceived):
+                payload = bytes(e.ping_data or b"")
+                sent = self._pings_out.pop(payload, None)
+                out.append(ev.PingAcknowledged(payload, None if sent is None else max(now - sent, 0.0)))
+            elif isinstance(e, h2.events.ConnectionTerminated):
+                self.closed = True
+                self.close_reason = f"GOAWAY from peer ({_code_name(e.error_code)})"
+                out.append(
+                    ev.ConnectionTerminated(
+                        int(e.error_code or 0), e.last_stream_id, by_peer=True,
+                        reason=(bytes(e.additional_data).decode("utf-8", "replace")
+                                if e.additional_data else None),
+                    )
+                )
+            # PingReceived (h2 answers it), SettingsAcknowledged, PriorityUpdated,
+            # UnknownFrameReceived, AlternativeServiceAvailable: nothing to do.
+        del conn
+
+    def _request_event(self, e: h2.events.RequestReceived) -> ev.RequestReceived:
+        assert e.stream_id is not None and e.headers is not None
+        method = path = b""
+        scheme = authority = protocol = None
+        regular: list[tuple[bytes, bytes]] = []
+        length: int | None = None
+        for k, v in e.headers:
+            name = bytes(k)
+            value = bytes(v)
+            if name[:1] == b":":
+                if name == b":method":
+                    method = value
+                elif name == b":path":
+                    path = value
+                elif name == b":scheme":
+                    scheme = value
+                elif name == b":authority":
+                    authority = value
+                elif name == b":protocol":
+                    protocol = value
+                continue
+            if name == b"content-length":
+                length = int(value)  # h2 validated it
+            regular.append((name, value))
+        if length is not None:
+            self._lengths[e.stream_id] = [length, 0]
+        return ev.RequestReceived(
+            e.stream_id,
+            method.decode("latin-1"),
+            path.decode("latin-1"),
+            scheme.decode("latin-1") if scheme is not None else None,
+            authority.decode("latin-1") if authority is not None else None,
+            tuple(regular),
+            protocol.decode("latin-1") if protocol is not None else None,
+            length,
+        )
+
+    @staticmethod
+    def _split_response(
+        headers: Iterable[tuple[bytes, bytes]],
+    ) -> tuple[int, ev.Headers, int | None]:
+        status = 0
+        regular: list[tuple[bytes, bytes]] = []
+        length = None
+        for k, v in headers:
+            name, value = bytes(k), bytes(v)
+            if name == b":status":
+                status = int(value)
+            elif name[:1] != b":":
+                if name == b"content-length":
+                    length = int(value)
+                regular.append((name, value))
+        return status, tuple(regular), length
+
+    def _stream_error(
+        self, sid: int, frame_length: int, track: list[int], end: bool, out: list[ev.Event]
+    ) -> None:
+        expected, got = track
+        self._lengths.pop(sid, None)
+        if frame_length:
+            wu = WindowUpdateFrame(0)
+            wu.window_increment = frame_length
+            self._collect()
+            self._out += wu.serialize()
+        reason = (
+            f"content-length {expected} but END_STREAM after {got} octets"
+            if end and got < expected
+            else f"content-length {expected} but {got} octets of DATA"
+        )
+        try:
+            self._conn.reset_stream(sid, ErrorCode.PROTOCOL_ERROR)
+        except h2.exceptions.H2Error:
+            return
+        self._outbound.pop(sid, None)
+        out.append(ev.StreamReset(sid, ErrorCode.PROTOCOL_ERROR, by_peer=False, reason=reason))
+
+    def _calm(
+        self, reason: str, out: list[ev.Event], feed: tuple[bytearray, int, int, float]
+    ) -> list[ev.Event]:
+        return self._fatal(ErrorCode.ENHANCE_YOUR_CALM, reason, out, feed=feed)
+
+    def _fatal(
+        self,
+        code: ErrorCode,
+        reason: str,
+        out: list[ev.Event],
+        *,
+        goaway: bool = True,
+        feed: tuple[bytearray, int, int, float] | None = None,
+    ) -> list[ev.Event]:
+        """End the connection: deliver what came before, GOAWAY, and stop reading."""
+        if feed is not None:
+            self._feed(*feed, out)
+        if not self.closed and goaway:
+            try:
+                self._conn.close_connection(error_code=code, additional_data=reason.encode()[:256])
+            except h2.exceptions.H2Error:
+                pass
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            out.append(
+                ev.ConnectionTerminated(
+                    int(code), self._conn.highest_inbound_stream_id, by_peer=False, reason=reason
+                )
+            )
+        self._inbuf.clear()
+        return out
+
+    # --- flow control -------------------------------------------------------------------------
+
+    def _ack(self, size: int, stream_id: int) -> None:
+        try:
+            self._conn.acknowledge_received_data(size, stream_id)
+        except (h2.exceptions.H2Error, KeyError, ValueError):
+            pass
+
+    def acknowledge_data(self, stream_id: int, size: int) -> None:
+        """Manual flow control: ``size`` flow-controlled octets were consumed."""
+        if size < 0:
+            raise LocalProtocolError(f"cannot acknowledge {size} octets")
+        if size and not self.closed:
+            self._ack(size, stream_id)
+
+    # --- commands -----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise LocalProtocolError(f"the uplink is closed ({self.close_reason})")
+
+    def send_headers(
+        self, stream_id: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool = False
+    ) -> None:
+        self._check_open()
+        try:
+            self._conn.send_headers(stream_id, headers, end_stream=end_stream)
+        except (h2.exceptions.H2Error, hpack.HPACKError, KeyError, ValueError, TypeError) as exc:
+            raise LocalProtocolError(f"cannot send headers on stream {stream_id}: {exc!r}") from None
+
+    def new_stream_id(self) -> int:
+        if self.role is not Role.CLOUD:
+            raise LocalProtocolError("the device never opens streams (UPL-5)")
+        self._check_open()
+        try:
+            return int(self._conn.get_next_available_stream_id())
+        except h2.exceptions.H2Error as exc:
+            raise LocalProtocolError(f"no stream ID left: {exc}") from None
+
+    def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
+        """Queue body octets; they leave as the peer's flow-control windows allow."""
+        self._check_open()
+        stream = self._conn.streams.get(stream_id)
+        if stream is None or stream.closed:
+            raise LocalProtocolError(f"stream {stream_id} is not open for sending")
+        q = self._outbound.get(stream_id)
+        if q is None:
+            q = self._outbound[stream_id] = _Outbound()
+        if q.end_stream:
+            raise LocalProtocolError(f"stream {stream_id} was already ended")
+        if data:
+            q.chunks.append(memoryview(bytes(data)))
+            q.queued += len(data)
+        q.end_stream = end_stream
+        self._flush(stream_id, q, None)
+
+    def send_trailers(self, stream_id: int, headers: Iterable[tuple[bytes | str, bytes | str]]) -> None:
+        """End the stream with trailers once all queued data has left."""
+        self._check_open()
+        q = self._outbound.get(stream_id)
+        if q is None:
+            q = self._outbound[stream_id] = _Outbound()
+        if q.end_stream:
+            raise LocalProtocolError(f"stream {stream_id} was already ended")
+        q.trailers = _lower_headers(headers)
+        q.end_stream = True
+        self._flush(stream_id, q, None)
+
+    def queued(self, stream_id: int) -> int:
+        """Body octets queued on a stream and not yet sent (for back-pressure)."""
+        q = self._outbound.get(stream_id)
+        return q.queued if q is not None else 0
+
+    def _flush_all(self, out: list[ev.Event]) -> None:
+        for sid, q in list(self._outbound.items()):
+            self._flush(sid, q, out)
+
+    def _flush(self, sid: int, q: _Outbound, out: list[ev.Event] | None) -> None:
+        conn = self._conn
+        had = q.queued
+        try:
+            while q.chunks:
+                window = conn.local_flow_control_window(sid)
+                if window <= 0:
+                    break
+                chunk = q.chunks[0]
+                size = min(window, len(chunk), conn.max_outbound_frame_size)
+                last = size == len(chunk) and len(q.chunks) == 1
+                conn.send_data(sid, bytes(chunk[:size]),
+                               end_stream=last and q.end_stream and q.trailers is None)
+                q.queued -= size
+                if size == len(chunk):
+                    q.chunks.popleft()
+                else:
+                    q.chunks[0] = chunk[size:]
+            if not q.chunks:
+                if q.end_stream:
+                    if q.trailers is not None:
+                        conn.send_headers(sid, q.trailers, end_stream=True)
+                    elif had == 0:
+                        conn.end_stream(sid)
+                    del self._outbound[sid]
+                if had and out is not None:
+                    out.append(ev.StreamWritable(sid))
+        except (h2.exceptions.StreamClosedError, KeyError):
+            self._outbound.pop(sid, None)
+        except (h2.exceptions.H2Error, hpack.HPACKError, ValueError) as exc:
+            self._outbound.pop(sid, None)
+            raise LocalProtocolError(f"cannot send on stream {sid}: {exc!r}") from None
+
+    def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
+        self._check_open()
+        self._outbound.pop(stream_id, None)
+        self._lengths.pop(stream_id, None)
+        try:
+            self._conn.reset_stream(stream_id, error_code)
+        except (h2.exceptions.H2Error, KeyError) as exc:
+            raise LocalProtocolError(f"cannot reset stream {stream_id}: {exc!r}") from None
+
+    def ping(self, now: float, payload: bytes | None = None) -> bytes:
+        """Send a PING; returns its 8-octet payload (deterministic when not given)."""
+        self._check_open()
+        if payload is None:
+            self._ping_counter += 1
+            payload = b"UPLK" + self._ping_counter.to_bytes(4, "big")
+        if len(payload) != 8:
+            raise LocalProtocolError(f"a PING payload has 8 octets, got {len(payload)}")
+        try:
+            self._conn.ping(payload)
+        except h2.exceptions.H2Error as exc:
+            raise LocalProtocolError(f"cannot send PING: {exc}") from None
+        self._pings_out[payload] = now
+        if len(self._pings_out) > 16:
+            self._pings_out.pop(next(iter(self._pings_out)))
+        return payload
+
+    def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
+        """Send GOAWAY with the last stream processed (UPL-R24) and stop."""
+        if self.closed:
+            return
+        try:
+            self._conn.close_connection(
+                error_code=error_code,
+                additional_data=reason.encode()[:256] if reason else None,
+            )
+        except h2.exceptions.H2Error:
+            pass
+        self.closed = True
+        self.close_reason = reason or f"closed by this end ({_code_name(error_code)})"
+
+    @property
+    def open_streams(self) -> int:
+        return int(self._conn.open_inbound_streams + self._conn.open_outbound_streams)
+
+    @property
+    def highest_stream_id(self) -> int:
+        return int(self._conn.highest_inbound_stream_id)
+
+
+def _code_name(code: object) -> str:
+    try:
+        return ErrorCode(int(code)).name  # type: ignore[call-overload]
+    except (ValueError, TypeError):
+        return str(code)

@@ -1,0 +1,513 @@
+"""The two ends of an uplink, each one sans-I/O state machine with one face.
+
+:class:`DeviceUplink` (the local service) opens the uplink: upgrade request,
+``101``, then it serves HTTP/2.  :class:`CloudUplink` (the remote client)
+accepts it: reads the upgrade request, lets the application accept or
+refuse, then sends requests.  Both take ``now`` with every input, return
+events, queue output for ``data_to_send()`` and expose ``next_deadline()`` /
+``handle_timeout(now)`` for the timers.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+
+from . import events as ev
+from .errors import LocalProtocolError, RemoteProtocolError
+from .handshake import (
+    CloudHandshake,
+    DeviceHandshake,
+    RemoteAddress,
+    parse_bearer_challenge,
+)
+from .liveness import Watchdog
+from .settings import CloudSettings, DeviceSettings
+from .status import Status
+from .tunnel import ErrorCode, Role, Tunnel, _as_bytes, _lower_headers
+
+__all__ = ["CloudUplink", "DeviceUplink", "Phase"]
+
+HeaderInput = Iterable[tuple[bytes | str, bytes | str]]
+
+
+class Phase(enum.Enum):
+    """Where a machine is: before the upgrade, in HTTP/2, or finished."""
+
+    IDLE = "idle"
+    UPGRADING = "upgrading"
+    HTTP2 = "http2"
+    CLOSED = "closed"
+
+
+_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            408: "Request Timeout", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error", 503: "Service Unavailable"}
+
+
+class _End:
+    """What both ends share once the tunnel is up."""
+
+    _tunnel: Tunnel | None
+    _phase: Phase
+
+    def _require_tunnel(self) -> Tunnel:
+        if self._tunnel is None or self._phase is not Phase.HTTP2:
+            raise LocalProtocolError(f"no HTTP/2 tunnel yet (phase {self._phase.value})")
+        return self._tunnel
+
+    @property
+    def phase(self) -> Phase:
+        return self._phase
+
+    def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
+        """Queue body octets on a stream (sent as flow control allows)."""
+        self._require_tunnel().send_data(stream_id, data, end_stream=end_stream)
+
+    def end_stream(self, stream_id: int) -> None:
+        self._require_tunnel().send_data(stream_id, b"", end_stream=True)
+
+    def send_trailers(self, stream_id: int, headers: HeaderInput) -> None:
+        self._require_tunnel().send_trailers(stream_id, headers)
+
+    def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
+        self._require_tunnel().reset_stream(stream_id, error_code)
+
+    def acknowledge_data(self, stream_id: int, size: int) -> None:
+        """With ``manual_flow_control``: the application consumed ``size`` octets."""
+        self._require_tunnel().acknowledge_data(stream_id, size)
+
+    def queued(self, stream_id: int) -> int:
+        """Octets of body queued on a stream, not yet sent (for back-pressure)."""
+        return self._tunnel.queued(stream_id) if self._tunnel is not None else 0
+
+    def ping(self, now: float) -> bytes:
+        return self._require_tunnel().ping(now)
+
+    @property
+    def open_streams(self) -> int:
+        return self._tunnel.open_streams if self._tunnel is not None else 0
+
+
+def _check_status(status: int) -> None:
+    if not isinstance(status, int) or not 100 <= status <= 599 or status == 101:
+        raise LocalProtocolError(f"invalid HTTP status {status!r}")
+
+
+class DeviceUplink(_End):
+    """Device end of one uplink connection attempt (the HTTP/2 server).
+
+    Create one per TCP/TLS connection, call :meth:`start`, and feed it the
+    octets the cloud sends.  ``status`` follows UPL-R27: ``Connecting`` until
+    the cloud's preface is valid, ``Connected`` then, ``Offline`` once the
+    attempt failed or the link ended (``error`` says why, without secrets).
+    """
+
+    def __init__(
+        self,
+        remote_address: str | RemoteAddress,
+        *,
+        settings: DeviceSettings | None = None,
+        access_token: str | None = None,
+        manual_flow_control: bool = False,
+        allow_plaintext: bool = False,
+    ) -> None:
+        self.settings = settings or DeviceSettings()
+        self.address = (
+            remote_address
+            if isinstance(remote_address, RemoteAddress)
+            else RemoteAddress.parse(remote_address, allow_plaintext=allow_plaintext)
+        )
+        if self.address.websocket:
+            raise LocalProtocolError(
+                f"{self.address.uri!r} is a WebSocket address; use the WebSocket uplink for wss"
+            )
+        self._handshake = DeviceHandshake(
+            self.address,
+            access_token=access_token,
+            user_agent=self.settings.user_agent,
+            max_head_size=self.settings.max_head_size,
+        )
+        self._manual = manual_flow_control
+        self._tunnel: Tunnel | None = None
+        self._phase = Phase.IDLE
+        self._status = Status.OFFLINE
+        self._error: str | None = None
+        self._started_at = 0.0
+        self._watchdog: Watchdog | None = None
+        self._out = bytearray()
+        self.discard_token = False
+
+    # --- state --------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> Status:
+        return self._status
+
+    @property
+    def error(self) -> str | None:
+        """Short human-readable reason of the last failure (never a secret)."""
+        return self._error
+
+    def _set(self, status: Status, error: str | None, out: list[ev.Event]) -> None:
+        if status is Status.CONNECTED:
+            error = None
+        if status is not self._status or error != self._error:
+            self._status = status
+            self._error = error
+            out.append(ev.StatusChanged(status, error))
+
+    # --- establishment ------------------------------------------------------------------------
+
+    def start(self, now: float) -> list[ev.Event]:
+        """Begin the attempt: queue the upgrade request (UPL-9) and start the timers."""
+        if self._phase is not Phase.IDLE:
+            raise LocalProtocolError("start() was already called")
+        self._out += self._handshake.request_bytes()
+        self._phase = Phase.UPGRADING
+        self._started_at = now
+        out: list[ev.Event] = []
+        self._set(Status.CONNECTING, None, out)
+        return out
+
+    def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        """Octets from the cloud.  Empty ``data`` means the cloud closed the connection."""
+        out: list[ev.Event] = []
+        if self._phase is Phase.CLOSED:
+            return out
+        if self._phase is Phase.IDLE:
+            raise LocalProtocolError("call start() before feeding data")
+        if not data:
+            return self.connection_lost(now, "connection closed by the cloud")
+        if self._watchdog is not None:
+            self._watchdog.received(now)
+        if self._phase is Phase.UPGRADING:
+            result = self._handshake.receive_data(data)
+            if result is None:
+                return out
+            if not result.switched:
+                return self._refused(result, now, out)
+            self._switch(now, out, result.headers)
+            data = result.trailing
+            if not data:
+                return out
+        assert self._tunnel is not None
+        was_connected = self._tunnel.preface_received
+        out.extend(self._tunnel.receive_data(data, now))
+        if not was_connected and self._tunnel.preface_received:
+            self._set(Status.CONNECTED, None, out)
+            out.append(ev.Connected())
+        self._after_tunnel(out)
+        return out
+
+    def _switch(self, now: float, out: list[ev.Event], headers: ev.Headers) -> None:
+        self._tunnel = Tunnel(Role.DEVICE, self.settings, now=now,
+                              manual_flow_control=self._manual)
+        self._phase = Phase.HTTP2
+        self._watchdog = Watchdog(self.settings.liveness, now)
+        out.append(ev.UpgradeAccepted(headers))
+
+    def _refused(self, result: object, now: float, out: list[ev.Event]) -> list[ev.Event]:
+        from .handshake import HandshakeResult
+
+        assert isinstance(result, HandshakeResult)
+        self._phase = Phase.CLOSED
+        if result.error is not None:
+            self._set(Status.OFFLINE, result.error, out)
+            return out
+        challenge, bearer_error = parse_bearer_challenge(result.headers)
+        if result.status_code == 401 and bearer_error == "invalid_token":
+            self.discard_token = True  # UPL-R7: drop the cached token
+        out.append(ev.UpgradeRefused(result.status_code, result.reason, result.headers,
+                                     challenge, bearer_error))
+        detail = f" {bearer_error}" if bearer_error else ""
+        self._set(Status.OFFLINE, f"upgrade refused: {result.status_code}{detail}", out)
+        return out
+
+    def _after_tunnel(self, out: list[ev.Event]) -> None:
+        assert self._tunnel is not None
+        if self._tunnel.closed and self._phase is Phase.HTTP2:
+            self._phase = Phase.CLOSED
+            reason = self._tunnel.close_reason or "HTTP/2 connection ended"
+            self._set(Status.OFFLINE, reason, out)
+
+    def connection_lost(self, now: float, reason: str = "connection lost") -> list[ev.Event]:
+        """The adapter's transport failed or closed; the attempt is over."""
+        out: list[ev.Event] = []
+        if self._phase is not Phase.CLOSED:
+            self._phase = Phase.CLOSED
+            if self._tunnel is not None:
+                self._tunnel.closed = True
+            self._set(Status.OFFLINE, reason, out)
+        return out
+
+    # --- timers -------------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        if self._phase is Phase.UPGRADING:
+            return self._started_at + self.settings.liveness.handshake_timeout
+        if self._phase is Phase.HTTP2 and self._watchdog is not None:
+            deadline = self._watchdog.next_deadline()
+            if self._tunnel is not None and not self._tunnel.preface_received:
+                deadline = min(deadline, self._started_at + self.settings.liveness.handshake_timeout)
+            return deadline
+        return None
+
+    def handle_timeout(self, now: float) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        if self._phase is Phase.UPGRADING or (
+            self._phase is Phase.HTTP2 and self._tunnel is not None
+            and not self._tunnel.preface_received
+        ):
+            if now - self._started_at >= self.settings.liveness.handshake_timeout:
+                self._phase = Phase.CLOSED
+                if self._tunnel is not None:
+                    self._tunnel.closed = True
+                self._set(Status.OFFLINE,
+                          f"handshake not finished within {self.settings.liveness.handshake_timeout:g} s",
+                          out)
+                return out
+        if self._phase is not Phase.HTTP2 or self._watchdog is None or self._tunnel is None:
+            return out
+        due = self._watchdog.due(now)
+        if due == "ping":
+            self._tunnel.ping(now)
+        elif due == "dead":
+            silence = now - self._watchdog.last_received
+            self._phase = Phase.CLOSED
+            self._tunnel.closed = True  # a dead link: just close (UPL-R24)
+            out.append(ev.LinkLost(silence))
+            self._set(Status.OFFLINE,
+                      f"no traffic for {self.settings.liveness.dead_after:g} s", out)
+        return out
+
+    # --- serving ------------------------------------------------------------------------------
+
+    def send_response(
+        self,
+        stream_id: int,
+        status: int,
+        headers: HeaderInput = (),
+        body: bytes | None = None,
+        *,
+        end_stream: bool | None = None,
+    ) -> None:
+        """Answer a request.
+
+        ``body`` given: sent whole (``content-length`` added unless present)
+        and the stream ends.  ``body`` None: only the head; stream the body
+        with :meth:`send_data` and finish with ``end_stream=True``,
+        :meth:`end_stream` or :meth:`send_trailers`.
+        """
+        _check_status(status)
+        tunnel = self._require_tunnel()
+        hdrs = [(b":status", str(status).encode())]
+        regular = _lower_headers(headers)
+        if body is not None and not any(k == b"content-length" for k, _ in regular):
+            regular.append((b"content-length", str(len(body)).encode()))
+        hdrs.extend(regular)
+        if body is None:
+            tunnel.send_headers(stream_id, hdrs, end_stream=end_stream is True)
+        else:
+            tunnel.send_headers(stream_id, hdrs, end_stream=not body and end_stream is not False)
+            if body:
+                tunnel.send_data(stream_id, body, end_stream=end_stream is not False)
+
+    def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
+        """Orderly close: GOAWAY with the last processed stream (UPL-R24)."""
+        if self._tunnel is not None and self._phase is Phase.HTTP2:
+            self._tunnel.close(error_code, reason)
+        self._phase = Phase.CLOSED
+        out: list[ev.Event] = []
+        self._set(Status.OFFLINE, reason if error_code else None, out)
+
+    def data_to_send(self) -> bytes:
+        if self._tunnel is not None:
+            self._out += self._tunnel.data_to_send()
+        data = bytes(self._out)
+        self._out.clear()
+        return data
+
+
+class CloudUplink(_End):
+    """Cloud end of one uplink (the HTTP/2 client).
+
+    Feed it the device's octets; on :class:`~uplink62676.events.UpgradeRequested`
+    call :meth:`accept` (``101``, then at once the client preface and
+    SETTINGS, UPL-12..15) or :meth:`refuse` (e.g. ``401`` with a Bearer
+    challenge).  A request that is malformed beyond what
+    :data:`~uplink62676.handshake.TOLERATED` covers is refused with ``400``
+    automatically and reported as an ``UpgradeRefused`` event.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: CloudSettings | None = None,
+        now: float = 0.0,
+        manual_flow_control: bool = False,
+    ) -> None:
+        self.settings = settings or CloudSettings()
+        self._handshake = CloudHandshake(max_head_size=self.settings.max_head_size)
+        self._manual = manual_flow_control
+        self._tunnel: Tunnel | None = None
+        self._phase = Phase.UPGRADING
+        self._created = now
+        self._last_received = now
+        self._out = bytearray()
+        self.request: ev.UpgradeRequested | None = None
+        self.connected = False
+
+    def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        if self._phase is Phase.CLOSED:
+            return out
+        if not data:
+            self._phase = Phase.CLOSED
+            if self._tunnel is not None:
+                self._tunnel.closed = True
+            out.append(ev.ConnectionTerminated(0, None, by_peer=True, reason="device closed the connection"))
+            return out
+        self._last_received = now
+        if self._tunnel is None:
+            if self.request is not None:
+                # Octets before our decision: the device must wait for the 101.
+                self._refuse_now(400, "octets after the upgrade request before the 101", out)
+                return out
+            try:
+                parsed = self._handshake.receive_data(data)
+            except RemoteProtocolError as exc:
+                self._refuse_now(exc.http_status or 400, str(exc), out)
+                return out
+            if parsed is not None:
+                self.request = ev.UpgradeRequested(
+                    parsed.target, parsed.host, parsed.headers, parsed.bearer_token, parsed.tolerated
+                )
+                out.append(self.request)
+            return out
+        was = self._tunnel.preface_received
+        out.extend(self._tunnel.receive_data(data, now))
+        if not was and self._tunnel.preface_received:
+            self.connected = True
+            out.append(ev.Connected())
+        if self._tunnel.closed:
+            self._phase = Phase.CLOSED
+        return out
+
+    def _refuse_now(self, status: int, reason: str, out: list[ev.Event]) -> None:
+        body = (reason + "\n").encode("utf-8", "replace")
+        self._out += self._handshake.refusal_bytes(
+            status, ((b"Content-Type", b"text/plain; charset=utf-8"),), body,
+            _REASONS.get(status, "").encode(),
+        )
+        self._phase = Phase.CLOSED
+        out.append(ev.UpgradeRefused(status, reason, ()))
+
+    def accept(self, now: float, headers: HeaderInput = ()) -> None:
+        """Answer ``101`` and send the client preface right behind it (UPL-12..15)."""
+        if self._phase is not Phase.UPGRADING or self.request is None:
+            raise LocalProtocolError("accept() needs a pending upgrade request")
+        self._out += self._handshake.switch_bytes(tuple(_lower_headers(headers)))
+        self._tunnel = Tunnel(Role.CLOUD, self.settings, now=now, manual_flow_control=self._manual)
+        self._phase = Phase.HTTP2
+        self._out += self._tunnel.data_to_send()
+
+    def refuse(
+        self,
+        status: int,
+        headers: HeaderInput = (),
+        body: bytes = b"",
+        *,
+        bearer_error: str | None = None,
+    ) -> None:
+        """Refuse the upgrade (e.g. 401, 403, 404, 503); close the connection after sending.
+
+        ``bearer_error`` adds ``WWW-Authenticate: Bearer error="..."`` (UPL-R18).
+        """
+        if self._phase is not Phase.UPGRADING or self.request is None:
+            raise LocalProtocolError("refuse() needs a pending upgrade request")
+        hdrs = _lower_headers(headers)
+        if bearer_error is not None:
+            if not bearer_error.replace("_", "").isalnum():
+                raise LocalProtocolError(f"invalid bearer error code {bearer_error!r}")
+            hdrs.append((b"www-authenticate", f'Bearer error="{bearer_error}"'.encode()))
+        self._out += self._handshake.refusal_bytes(status, tuple(hdrs), body,
+                                                   _REASONS.get(status, "").encode())
+        self._phase = Phase.CLOSED
+
+    def send_request(
+        self,
+        method: str,
+        path: str,
+        headers: HeaderInput = (),
+        body: bytes | None = None,
+        *,
+        authority: str | None = None,
+        scheme: str = "https",
+        protocol: str | None = None,
+        end_stream: bool | None = None,
+    ) -> int:
+        """Open a stream with a request; returns its stream ID.
+
+        ``body`` given: sent whole with ``content-length`` and the stream
+        ends.  ``body`` None and ``end_stream`` False: stream the body with
+        :meth:`send_data`.  ``protocol`` makes an RFC 8441 extended CONNECT.
+        """
+        tunnel = self._require_tunnel()
+        if not method or not path:
+            raise LocalProtocolError(f"method and path are required, got {method!r} {path!r}")
+        sid = tunnel.new_stream_id()
+        hdrs = [(b":method", _as_bytes(method)), (b":scheme", _as_bytes(scheme))]
+        if protocol is not None:
+            hdrs.append((b":protocol", _as_bytes(protocol)))
+        hdrs.append((b":path", _as_bytes(path)))
+        if authority is not None:
+            hdrs.append((b":authority", _as_bytes(authority)))
+        regular = _lower_headers(headers)
+        if body is not None and not any(k == b"content-length" for k, _ in regular):
+            regular.append((b"content-length", str(len(body)).encode()))
+        hdrs.extend(regular)
+        if body is None:
+            tunnel.send_headers(sid, hdrs, end_stream=end_stream is True)
+        else:
+            tunnel.send_headers(sid, hdrs, end_stream=not body and end_stream is not False)
+            if body:
+                tunnel.send_data(sid, body, end_stream=end_stream is not False)
+        return sid
+
+    def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
+        if self._tunnel is not None and self._phase is Phase.HTTP2:
+            self._tunnel.close(error_code, reason)
+        self._phase = Phase.CLOSED
+
+    def next_deadline(self) -> float | None:
+        if self._phase is Phase.UPGRADING:
+            return self._created + self.settings.liveness.handshake_timeout
+        if self._phase is Phase.HTTP2 and self.settings.idle_timeout is not None:
+            return self._last_received + self.settings.idle_timeout
+        return None
+
+    def handle_timeout(self, now: float) -> list[ev.Event]:
+        out: list[ev.Event] = []
+        if self._phase is Phase.UPGRADING and now - self._created >= self.settings.liveness.handshake_timeout:
+            if self.request is None:
+                self._refuse_now(408, "upgrade request not complete in time", out)
+            else:
+                self._phase = Phase.CLOSED
+                out.append(ev.ConnectionTerminated(0, None, by_peer=False,
+                                                   reason="application did not accept in time"))
+        elif (self._phase is Phase.HTTP2 and self._tunnel is not None
+              and self.settings.idle_timeout is not None
+              and now - self._last_received >= self.settings.idle_timeout):
+            self._tunnel.close(ErrorCode.NO_ERROR, "idle timeout")
+            self._phase = Phase.CLOSED
+            out.append(ev.ConnectionTerminated(0, self._tunnel.highest_stream_id, by_peer=False,
+                                               reason="idle timeout"))
+        return out
+
+    def data_to_send(self) -> bytes:
+        if self._tunnel is not None:
+            self._out += self._tunnel.data_to_send()
+        data = bytes(self._out)
+        self._out.clear()
+        return data
