@@ -40,6 +40,17 @@ def _redact(value: object) -> str:
     return "None" if value is None else "'<redacted>'"
 
 
+_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
+
+
+def _headers_repr(headers: Headers) -> str:
+    """Header lists in reprs, with credential values hidden."""
+    shown = tuple(
+        (k, b"<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in headers
+    )
+    return repr(shown)
+
+
 class Event:
     """Base class of every event (for ``isinstance`` and type hints)."""
 
@@ -61,7 +72,7 @@ class UpgradeRequested(Event):
 
     target: str
     host: str | None
-    headers: Headers
+    headers: Headers = attrs.field(repr=_headers_repr)
     bearer_token: str | None = attrs.field(default=None, repr=_redact)
     tolerated: tuple[str, ...] = ()
 
@@ -75,7 +86,7 @@ class UpgradeRequested(Event):
 class UpgradeAccepted(Event):
     """Device end: the cloud answered ``101`` with ``h2c-reverse``; roles are swapped."""
 
-    headers: Headers
+    headers: Headers = attrs.field(repr=_headers_repr)
 
 
 @attrs.frozen(slots=True)
@@ -89,7 +100,7 @@ class UpgradeRefused(Event):
 
     status_code: int
     reason: str
-    headers: Headers
+    headers: Headers = attrs.field(repr=_headers_repr)
     bearer_challenge: bool = False
     bearer_error: str | None = None
 
@@ -123,7 +134,7 @@ class RequestReceived(Event):
     path: str
     scheme: str | None
     authority: str | None
-    headers: Headers
+    headers: Headers = attrs.field(repr=_headers_repr)
     protocol: str | None = None
     content_length: int | None = None
 
@@ -134,7 +145,7 @@ class ResponseReceived(Event):
 
     stream_id: int
     status_code: int
-    headers: Headers
+    headers: Headers = attrs.field(repr=_headers_repr)
     content_length: int | None = None
 
 
@@ -144,7 +155,7 @@ class InformationalResponseReceived(Event):
 
     stream_id: int
     status_code: int
-    headers: Headers
+    headers: Headers = attrs.field(repr=_headers_repr)
 
 
 @attrs.frozen(slots=True)
@@ -165,7 +176,7 @@ class DataReceived(Event):
 @attrs.frozen(slots=True)
 class TrailersReceived(Event):
     stream_id: int
-    headers: Headers
+    headers: Headers = attrs.field(repr=_headers_repr)
 
 
 @attrs.frozen(slots=True)

@@ -238,6 +238,7 @@ class Tunnel:
         n = len(buf)
         max_frame = self.settings.max_frame_size
         floods = self._floods
+        owed = self.pending_output  # octets queued for the peer, incl. ACKs this batch will add
         while n - pos >= 9:
             length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
             ftype = buf[pos + 3]
@@ -330,13 +331,14 @@ class Tunnel:
                             f"(limit {floods.max_settings_entries})",
                             out, (buf, batch, pos, now),
                         )
-                    if not self._control.take(now) or self.pending_output > floods.max_pending_output:
+                    owed += 9
+                    if not self._control.take(now) or owed > floods.max_pending_output:
                         return self._calm("SETTINGS flood", out, (buf, batch, pos, now))
             elif ftype == _PING:
-                if not flags & _ACK and (
-                    not self._control.take(now) or self.pending_output > floods.max_pending_output
-                ):
-                    return self._calm("PING flood", out, (buf, batch, pos, now))
+                if not flags & _ACK:
+                    owed += 17
+                    if not self._control.take(now) or owed > floods.max_pending_output:
+                        return self._calm("PING flood", out, (buf, batch, pos, now))
             elif ftype == _PRIORITY:
                 if not self._control.take(now):
                     return self._calm("PRIORITY flood", out, (buf, batch, pos, now))
@@ -553,6 +555,11 @@ class Tunnel:
         self, stream_id: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool = False
     ) -> None:
         self._check_open()
+        if self.role is Role.DEVICE and stream_id not in self._conn.streams:
+            # h2 would let a server open a stream here; the device never does (UPL-5).
+            raise LocalProtocolError(
+                f"stream {stream_id} was not opened by the cloud; the device never opens streams"
+            )
         try:
             self._conn.send_headers(stream_id, headers, end_stream=end_stream)
         except (h2.exceptions.H2Error, hpack.HPACKError, KeyError, ValueError, TypeError) as exc:

@@ -357,6 +357,7 @@ class CloudUplink(_End):
         self._out = bytearray()
         self.request: ev.UpgradeRequested | None = None
         self.connected = False
+        self.default_authority = "uplink.invalid"
 
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
         out: list[ev.Event] = []
@@ -403,10 +404,18 @@ class CloudUplink(_End):
         self._phase = Phase.CLOSED
         out.append(ev.UpgradeRefused(status, reason, ()))
 
-    def accept(self, now: float, headers: HeaderInput = ()) -> None:
-        """Answer ``101`` and send the client preface right behind it (UPL-12..15)."""
+    def accept(
+        self, now: float, headers: HeaderInput = (), *, authority: str | None = None
+    ) -> None:
+        """Answer ``101`` and send the client preface right behind it (UPL-12..15).
+
+        ``authority`` is the ``:authority`` sent with requests that do not
+        name one (UPL-R20: it identifies the device for the cloud's
+        bookkeeping, e.g. its device ID); default ``uplink.invalid``.
+        """
         if self._phase is not Phase.UPGRADING or self.request is None:
             raise LocalProtocolError("accept() needs a pending upgrade request")
+        self.default_authority = authority or "uplink.invalid"
         self._out += self._handshake.switch_bytes(tuple(_lower_headers(headers)))
         self._tunnel = Tunnel(Role.CLOUD, self.settings, now=now, manual_flow_control=self._manual)
         self._phase = Phase.HTTP2
@@ -443,7 +452,7 @@ class CloudUplink(_End):
         body: bytes | None = None,
         *,
         authority: str | None = None,
-        scheme: str = "https",
+        scheme: str = "https",  # UPL-R20: the uplink is TLS-protected
         protocol: str | None = None,
         end_stream: bool | None = None,
     ) -> int:
@@ -461,8 +470,7 @@ class CloudUplink(_End):
         if protocol is not None:
             hdrs.append((b":protocol", _as_bytes(protocol)))
         hdrs.append((b":path", _as_bytes(path)))
-        if authority is not None:
-            hdrs.append((b":authority", _as_bytes(authority)))
+        hdrs.append((b":authority", _as_bytes(authority or self.default_authority)))
         regular = _lower_headers(headers)
         if body is not None and not any(k == b"content-length" for k, _ in regular):
             regular.append((b"content-length", str(len(body)).encode()))
