@@ -247,14 +247,52 @@ def test_device_never_opens_streams() -> None:
 
 
 def test_goaway_from_cloud_goes_offline() -> None:
-    """UPL-R27, UPL-R24: a GOAWAY ends the uplink; the device reports Offline with the reason."""
+    """UPL-R27, UPL-R24: a GOAWAY ends the uplink (Offline) but the streams in flight still finish."""
     device, cloud = connected_pair()
+    sid = cloud.send_request("GET", "/slow", end_stream=True)
+    pump(device, cloud)
     cloud.close()
+    with pytest.raises(LocalProtocolError, match="closing"):
+        cloud.send_request("GET", "/new", end_stream=True)
     d_events, _ = pump(device, cloud)
     [term] = of(d_events, ev.ConnectionTerminated)
-    assert term.by_peer and term.error_code == 0
-    assert device.status is Status.OFFLINE and device.phase is Phase.CLOSED
+    assert term.by_peer and term.error_code == 0 and term.last_stream_id == 0
+    assert device.status is Status.OFFLINE and device.phase is Phase.DRAINING
     assert "GOAWAY" in (device.error or "")
+    device.send_response(sid, 200, body=b"late but delivered")
+    _, c_events = pump(device, cloud)
+    assert of(c_events, ev.DataReceived)[0].data == b"late but delivered"
+    assert device.open_streams == 0 and cloud.open_streams == 0
+
+
+def test_device_close_refuses_new_streams() -> None:
+    """UPL-R24: after the device's GOAWAY, older streams finish and newer ones are refused."""
+    device, cloud = connected_pair()
+    first = cloud.send_request("GET", "/a", end_stream=True)
+    pump(device, cloud)
+    device.close()
+    later = cloud.send_request("GET", "/b", end_stream=True)  # crossed the GOAWAY in flight
+    d_events, c_events = pump(device, cloud)
+    assert not [e for e in of(d_events, ev.RequestReceived) if e.stream_id == later]
+    assert ev.StreamReset(later, 7, by_peer=True) in c_events  # REFUSED_STREAM
+    assert ev.ConnectionTerminated(0, first, by_peer=True) in c_events
+    device.send_response(first, 200, body=b"ok")
+    _, c_events = pump(device, cloud)
+    assert of(c_events, ev.DataReceived)[0].data == b"ok"
+
+
+def test_goaway_with_error_ends_at_once() -> None:
+    """UPL-R24: GOAWAY with an error code ends the connection; nothing more is sent."""
+    device, cloud = connected_pair()
+    sid = cloud.send_request("GET", "/a", end_stream=True)
+    pump(device, cloud)
+    cloud.close(error_code=2, reason="cloud shutting down")
+    d_events, _ = pump(device, cloud)
+    [term] = of(d_events, ev.ConnectionTerminated)
+    assert term.error_code == 2 and term.reason == "cloud shutting down"
+    assert device.phase is Phase.CLOSED and "INTERNAL_ERROR" in (device.error or "")
+    with pytest.raises(LocalProtocolError):
+        device.send_response(sid, 200, body=b"x")
 
 
 def test_streamed_long_lived_both_ways() -> None:

@@ -133,7 +133,12 @@ class Tunnel:
         self.settings = settings
         self.manual_flow_control = manual_flow_control
         self.closed = False
+        #: GOAWAY NO_ERROR sent or received: streams in flight may finish,
+        #: no new ones start (UPL-R24).
+        self.draining = False
         self.close_reason: str | None = None
+        self._goaway_last: int | None = None  # last stream we accept after our GOAWAY
+        self._refused: set[int] = set()
         client = role is Role.CLOUD
         config = h2.config.H2Configuration(
             client_side=client,
@@ -339,6 +344,27 @@ class Tunnel:
                     owed += 17
                     if not self._control.take(now) or owed > floods.max_pending_output:
                         return self._calm("PING flood", out, (buf, batch, pos, now))
+            elif ftype == _GOAWAY:
+                # Handled here, not by h2: h2 closes its state machine on GOAWAY,
+                # which would forbid finishing the streams in flight (UPL-R24).
+                self._feed(buf, batch, pos, now, out)
+                if self.closed:
+                    return out
+                batch = end
+                if length < 8 or sid != 0:
+                    return self._fatal(ErrorCode.PROTOCOL_ERROR if sid else ErrorCode.FRAME_SIZE_ERROR,
+                                       "malformed GOAWAY frame", out)
+                last = int.from_bytes(buf[pos + 9 : pos + 13], "big") & 0x7FFFFFFF
+                code = int.from_bytes(buf[pos + 13 : pos + 17], "big")
+                debug = bytes(buf[pos + 17 : end]).decode("utf-8", "replace") or None
+                out.append(ev.ConnectionTerminated(code, last, by_peer=True, reason=debug))
+                if code != ErrorCode.NO_ERROR:
+                    self.closed = True
+                    self.close_reason = f"GOAWAY from peer ({_code_name(code)})"
+                    self._inbuf.clear()
+                    return out
+                self.draining = True
+                self.close_reason = "GOAWAY from peer (NO_ERROR)"
             elif ftype == _PRIORITY:
                 if not self._control.take(now):
                     return self._calm("PRIORITY flood", out, (buf, batch, pos, now))
@@ -368,6 +394,17 @@ class Tunnel:
     def _translate(self, h2_events: Sequence[h2.events.Event], now: float, out: list[ev.Event]) -> None:
         conn = self._conn
         for e in h2_events:
+            sid_ = getattr(e, "stream_id", None)
+            if sid_ in self._refused:
+                continue
+            if (isinstance(e, h2.events.RequestReceived) and self._goaway_last is not None
+                    and e.stream_id is not None and e.stream_id > self._goaway_last):
+                self._refused.add(e.stream_id)
+                try:
+                    conn.reset_stream(e.stream_id, ErrorCode.REFUSED_STREAM)
+                except h2.exceptions.H2Error:
+                    pass
+                continue
             if isinstance(e, h2.events.DataReceived):
                 sid = e.stream_id
                 assert sid is not None and e.data is not None
@@ -402,24 +439,14 @@ class Tunnel:
             elif isinstance(e, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
                 if isinstance(e, h2.events.RemoteSettingsChanged) and not self.preface_received:
                     self.preface_received = True
+                    out.append(ev.Connected())  # in order: before what follows the preface
                 self._flush_all(out)
             elif isinstance(e, h2.events.PingAckReceived):
                 payload = bytes(e.ping_data or b"")
                 sent = self._pings_out.pop(payload, None)
                 out.append(ev.PingAcknowledged(payload, None if sent is None else max(now - sent, 0.0)))
-            elif isinstance(e, h2.events.ConnectionTerminated):
-                self.closed = True
-                self.close_reason = f"GOAWAY from peer ({_code_name(e.error_code)})"
-                out.append(
-                    ev.ConnectionTerminated(
-                        int(e.error_code or 0), e.last_stream_id, by_peer=True,
-                        reason=(bytes(e.additional_data).decode("utf-8", "replace")
-                                if e.additional_data else None),
-                    )
-                )
             # PingReceived (h2 answers it), SettingsAcknowledged, PriorityUpdated,
             # UnknownFrameReceived, AlternativeServiceAvailable: nothing to do.
-        del conn
 
     def _request_event(self, e: h2.events.RequestReceived) -> ev.RequestReceived:
         assert e.stream_id is not None and e.headers is not None
@@ -569,6 +596,8 @@ class Tunnel:
         if self.role is not Role.CLOUD:
             raise LocalProtocolError("the device never opens streams (UPL-5)")
         self._check_open()
+        if self.draining:
+            raise LocalProtocolError(f"the uplink is closing ({self.close_reason}); no new streams")
         try:
             return int(self._conn.get_next_available_stream_id())
         except h2.exceptions.H2Error as exc:
@@ -672,8 +701,28 @@ class Tunnel:
         return payload
 
     def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
-        """Send GOAWAY with the last stream processed (UPL-R24) and stop."""
+        """Send GOAWAY with the last stream processed (UPL-R24).
+
+        With NO_ERROR the tunnel drains: responses to streams up to that ID
+        may still be sent, newer requests are refused (REFUSED_STREAM); the
+        adapter closes the transport once ``open_streams`` is 0 or a grace
+        period ends.  Any other code ends the connection at once.
+        """
         if self.closed:
+            return
+        if error_code == ErrorCode.NO_ERROR:
+            if self._goaway_last is not None:
+                return
+            last = self._conn.highest_inbound_stream_id if self.role is Role.DEVICE else 0
+            self._goaway_last = last
+            debug = reason.encode()[:256] if reason else b""
+            self._collect()
+            self._out += (
+                (8 + len(debug)).to_bytes(3, "big") + b"\x07\x00\x00\x00\x00\x00"
+                + last.to_bytes(4, "big") + b"\x00\x00\x00\x00" + debug
+            )
+            self.draining = True
+            self.close_reason = reason or "closed by this end (NO_ERROR)"
             return
         try:
             self._conn.close_connection(

@@ -37,6 +37,7 @@ class Phase(enum.Enum):
     IDLE = "idle"
     UPGRADING = "upgrading"
     HTTP2 = "http2"
+    DRAINING = "draining"  # GOAWAY NO_ERROR: streams in flight finish, no new ones
     CLOSED = "closed"
 
 
@@ -52,8 +53,8 @@ class _End:
     _phase: Phase
 
     def _require_tunnel(self) -> Tunnel:
-        if self._tunnel is None or self._phase is not Phase.HTTP2:
-            raise LocalProtocolError(f"no HTTP/2 tunnel yet (phase {self._phase.value})")
+        if self._tunnel is None or self._phase not in (Phase.HTTP2, Phase.DRAINING):
+            raise LocalProtocolError(f"no HTTP/2 tunnel (phase {self._phase.value})")
         return self._tunnel
 
     @property
@@ -192,11 +193,14 @@ class DeviceUplink(_End):
             if not data:
                 return out
         assert self._tunnel is not None
-        was_connected = self._tunnel.preface_received
-        out.extend(self._tunnel.receive_data(data, now))
-        if not was_connected and self._tunnel.preface_received:
-            self._set(Status.CONNECTED, None, out)
-            out.append(ev.Connected())
+        events = self._tunnel.receive_data(data, now)
+        for i, e in enumerate(events):
+            if isinstance(e, ev.Connected):
+                changed: list[ev.Event] = []
+                self._set(Status.CONNECTED, None, changed)
+                events[i:i] = changed
+                break
+        out.extend(events)
         self._after_tunnel(out)
         return out
 
@@ -226,10 +230,13 @@ class DeviceUplink(_End):
 
     def _after_tunnel(self, out: list[ev.Event]) -> None:
         assert self._tunnel is not None
-        if self._tunnel.closed and self._phase is Phase.HTTP2:
+        if self._tunnel.closed and self._phase in (Phase.HTTP2, Phase.DRAINING):
             self._phase = Phase.CLOSED
             reason = self._tunnel.close_reason or "HTTP/2 connection ended"
             self._set(Status.OFFLINE, reason, out)
+        elif self._tunnel.draining and self._phase is Phase.HTTP2:
+            self._phase = Phase.DRAINING
+            self._set(Status.OFFLINE, self._tunnel.close_reason, out)
 
     def connection_lost(self, now: float, reason: str = "connection lost") -> list[ev.Event]:
         """The adapter's transport failed or closed; the attempt is over."""
@@ -246,7 +253,7 @@ class DeviceUplink(_End):
     def next_deadline(self) -> float | None:
         if self._phase is Phase.UPGRADING:
             return self._started_at + self.settings.liveness.handshake_timeout
-        if self._phase is Phase.HTTP2 and self._watchdog is not None:
+        if self._phase in (Phase.HTTP2, Phase.DRAINING) and self._watchdog is not None:
             deadline = self._watchdog.next_deadline()
             if self._tunnel is not None and not self._tunnel.preface_received:
                 deadline = min(deadline, self._started_at + self.settings.liveness.handshake_timeout)
@@ -267,7 +274,8 @@ class DeviceUplink(_End):
                           f"handshake not finished within {self.settings.liveness.handshake_timeout:g} s",
                           out)
                 return out
-        if self._phase is not Phase.HTTP2 or self._watchdog is None or self._tunnel is None:
+        if (self._phase not in (Phase.HTTP2, Phase.DRAINING) or self._watchdog is None
+                or self._tunnel is None):
             return out
         due = self._watchdog.due(now)
         if due == "ping":
@@ -314,11 +322,18 @@ class DeviceUplink(_End):
                 tunnel.send_data(stream_id, body, end_stream=end_stream is not False)
 
     def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
-        """Orderly close: GOAWAY with the last processed stream (UPL-R24)."""
-        if self._tunnel is not None and self._phase is Phase.HTTP2:
-            self._tunnel.close(error_code, reason)
-        self._phase = Phase.CLOSED
+        """Orderly close: GOAWAY with the last processed stream (UPL-R24).
+
+        With NO_ERROR the uplink drains (``phase`` DRAINING): answers to the
+        streams in flight may still be sent; close the transport when
+        ``open_streams`` is 0 or after a grace period (e.g. 2 s).
+        """
         out: list[ev.Event] = []
+        if self._tunnel is not None and self._phase in (Phase.HTTP2, Phase.DRAINING):
+            self._tunnel.close(error_code, reason)
+            self._phase = Phase.CLOSED if self._tunnel.closed else Phase.DRAINING
+        else:
+            self._phase = Phase.CLOSED
         self._set(Status.OFFLINE, reason if error_code else None, out)
 
     def data_to_send(self) -> bytes:
@@ -386,13 +401,12 @@ class CloudUplink(_End):
                 )
                 out.append(self.request)
             return out
-        was = self._tunnel.preface_received
         out.extend(self._tunnel.receive_data(data, now))
-        if not was and self._tunnel.preface_received:
-            self.connected = True
-            out.append(ev.Connected())
+        self.connected = self._tunnel.preface_received
         if self._tunnel.closed:
             self._phase = Phase.CLOSED
+        elif self._tunnel.draining and self._phase is Phase.HTTP2:
+            self._phase = Phase.DRAINING
         return out
 
     def _refuse_now(self, status: int, reason: str, out: list[ev.Event]) -> None:
@@ -484,9 +498,12 @@ class CloudUplink(_End):
         return sid
 
     def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
-        if self._tunnel is not None and self._phase is Phase.HTTP2:
+        """GOAWAY: NO_ERROR lets responses in flight finish (``phase`` DRAINING)."""
+        if self._tunnel is not None and self._phase in (Phase.HTTP2, Phase.DRAINING):
             self._tunnel.close(error_code, reason)
-        self._phase = Phase.CLOSED
+            self._phase = Phase.CLOSED if self._tunnel.closed else Phase.DRAINING
+        else:
+            self._phase = Phase.CLOSED
 
     def next_deadline(self) -> float | None:
         if self._phase is Phase.UPGRADING:
