@@ -17,13 +17,20 @@ def main() -> int:
     for target in sorted(here.glob("fuzz_*.py")):
         print(f"fuzz: {target.name} for {seconds} s", flush=True)
         proc = subprocess.run(
-            [sys.executable, str(target), f"-max_total_time={seconds}", "-rss_limit_mb=2048",
-             "-print_final_stats=1"],
+            [
+                sys.executable,
+                str(target),
+                f"-max_total_time={seconds}",
+                "-rss_limit_mb=2048",
+                "-print_final_stats=1",
+            ],
             capture_output=True,
             text=True,
             check=False,
         )
-        stats = [ln for ln in proc.stderr.splitlines() if ln.startswith("stat::number_of_executed_units")]
+        stats = [
+            ln for ln in proc.stderr.splitlines() if ln.startswith("stat::number_of_executed_units")
+        ]
         print(f"fuzz: {target.name} exit {proc.returncode} {' '.join(stats)}", flush=True)
         if proc.returncode != 0:
             print(proc.stderr[-4000:], flush=True)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from _pair import of
-from _transcripts import A1, A2, A3
 from hypothesis import given
 from hypothesis import strategies as st
 
+from _pair import of
+from _transcripts import A1, A2, A3
 from uplink62676 import events as ev
 from uplink62676.errors import ConfigurationError, RemoteProtocolError
 from uplink62676.handshake import CloudHandshake, DeviceHandshake, RemoteAddress
@@ -23,10 +23,18 @@ def _request(uri: str, token: str | None = None) -> bytes:
     ("uri", "line", "host"),
     [
         ("https://cloud.example.com/uplink", b"GET /uplink HTTP/1.1", b"cloud.example.com"),
-        ("https://cloud.example.com:8443/uplink", b"GET /uplink HTTP/1.1", b"cloud.example.com:8443"),
+        (
+            "https://cloud.example.com:8443/uplink",
+            b"GET /uplink HTTP/1.1",
+            b"cloud.example.com:8443",
+        ),
         ("https://cloud.example.com:443/uplink", b"GET /uplink HTTP/1.1", b"cloud.example.com:443"),
         ("https://user:pw@cloud.example.com", b"GET / HTTP/1.1", b"cloud.example.com"),
-        ("https://[2001:db8::1]:9443/a/b?x=1&y=2", b"GET /a/b?x=1&y=2 HTTP/1.1", b"[2001:db8::1]:9443"),
+        (
+            "https://[2001:db8::1]:9443/a/b?x=1&y=2",
+            b"GET /a/b?x=1&y=2 HTTP/1.1",
+            b"[2001:db8::1]:9443",
+        ),
     ],
 )
 def test_request_target_and_host(uri: str, line: bytes, host: bytes) -> None:
@@ -62,14 +70,31 @@ def _cloud_parse(raw: bytes) -> ev.UpgradeRequested:
     ("raw", "tolerated"),
     [
         (A1, ()),
-        (b"Get /uplink http/1.1\r\nHost: c\r\nConnection: upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
-         ("method-case", "version-case")),
-        (b"GET /uplink HTTP/1.1\nHost: c\nConnection: Upgrade\nUpgrade: h2c-reverse\n\n", ("bare-lf",)),
-        (b"GET /uplink HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n", ("missing-host",)),
-        (b"GET /uplink HTTP/1.1\r\nHost: c\r\nUpgrade: H2C-Reverse\r\n\r\n", ("missing-connection-upgrade",)),
-        (b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c-reverse\r\n"
-         b"HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n", ("http2-settings",)),
-        (b"GET https://c/uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n", ()),
+        (
+            b"Get /uplink http/1.1\r\nHost: c\r\nConnection: upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
+            ("method-case", "version-case"),
+        ),
+        (
+            b"GET /uplink HTTP/1.1\nHost: c\nConnection: Upgrade\nUpgrade: h2c-reverse\n\n",
+            ("bare-lf",),
+        ),
+        (
+            b"GET /uplink HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
+            ("missing-host",),
+        ),
+        (
+            b"GET /uplink HTTP/1.1\r\nHost: c\r\nUpgrade: H2C-Reverse\r\n\r\n",
+            ("missing-connection-upgrade",),
+        ),
+        (
+            b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: keep-alive, Upgrade\r\nUpgrade: h2c-reverse\r\n"
+            b"HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n",
+            ("http2-settings",),
+        ),
+        (
+            b"GET https://c/uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
+            (),
+        ),
     ],
 )
 def test_cloud_accepts_unambiguous_requests(raw: bytes, tolerated: tuple[str, ...]) -> None:
@@ -84,21 +109,56 @@ def test_cloud_accepts_unambiguous_requests(raw: bytes, tolerated: tuple[str, ..
 @pytest.mark.parametrize(
     ("raw", "status", "why"),
     [
-        (b"POST /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n", 400, "GET"),
-        (b"GET /uplink HTTP/1.0\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n", 400, "HTTP/1.1"),
-        (b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n", 400, "h2c-reverse"),
+        (
+            b"POST /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
+            400,
+            "GET",
+        ),
+        (
+            b"GET /uplink HTTP/1.0\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
+            400,
+            "HTTP/1.1",
+        ),
+        (
+            b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+            400,
+            "h2c-reverse",
+        ),
         (b"GET /uplink HTTP/1.1\r\nHost: c\r\n\r\n", 400, "h2c-reverse"),
-        (b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n"
-         b"Content-Length: 5\r\n\r\nhello", 400, "body"),
-        (b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n"
-         b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "body"),
-        (b"GET /uplink HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
-         400, "malformed"),
-        (b"GET /u?access_token=x HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n"
-         b"Authorization: Bearer y\r\n\r\n", 400, "both"),
-        (b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\nPRI", 400, "before the 101"),
+        (
+            b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n"
+            b"Content-Length: 5\r\n\r\nhello",
+            400,
+            "body",
+        ),
+        (
+            b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            400,
+            "body",
+        ),
+        (
+            b"GET /uplink HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
+            400,
+            "malformed",
+        ),
+        (
+            b"GET /u?access_token=x HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n"
+            b"Authorization: Bearer y\r\n\r\n",
+            400,
+            "both",
+        ),
+        (
+            b"GET /uplink HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\nUpgrade: h2c-reverse\r\n\r\nPRI",
+            400,
+            "before the 101",
+        ),
         (b"GARBAGE\r\n\r\n", 400, "request line"),
-        (b"GET /x HTTP/1.1\r\nHost: c\r\n" + b"X-Pad: " + b"a" * 20000 + b"\r\n\r\n", 431, "exceeds"),
+        (
+            b"GET /x HTTP/1.1\r\nHost: c\r\n" + b"X-Pad: " + b"a" * 20000 + b"\r\n\r\n",
+            431,
+            "exceeds",
+        ),
     ],
 )
 def test_cloud_refuses_ambiguous_requests(raw: bytes, status: int, why: str) -> None:
@@ -134,15 +194,20 @@ def test_cloud_handshake_timeout() -> None:
 
 def test_access_token_in_query() -> None:
     """UPL-25, UPL-R17: the cloud accepts the token from the query parameter too."""
-    event = _cloud_parse(b"GET /u?access_token=abc%2Fdef HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\n"
-                         b"Upgrade: h2c-reverse\r\n\r\n")
+    event = _cloud_parse(
+        b"GET /u?access_token=abc%2Fdef HTTP/1.1\r\nHost: c\r\nConnection: Upgrade\r\n"
+        b"Upgrade: h2c-reverse\r\n\r\n"
+    )
     assert event.bearer_token == "abc/def"
 
 
 @pytest.mark.parametrize(
     ("answer", "error"),
     [
-        (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", "101 without"),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+            "101 without",
+        ),
         (b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n", "101 without"),
         (b"HTTQ/9 hello\r\n\r\n", "malformed"),
     ],
@@ -162,8 +227,11 @@ def test_device_upgrade_token_case_insensitive_and_100_continue() -> None:
     device = DeviceUplink("https://cloud.example.com/uplink")
     device.start(0.0)
     device.data_to_send()
-    device.receive_data(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 OK\r\nConnection: upgrade\r\n"
-                        b"Upgrade: H2C-REVERSE\r\n\r\n" + A3, 0.0)
+    device.receive_data(
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 OK\r\nConnection: upgrade\r\n"
+        b"Upgrade: H2C-REVERSE\r\n\r\n" + A3,
+        0.0,
+    )
     assert device.status is Status.CONNECTED
 
 

@@ -14,11 +14,21 @@ import pathlib
 import pytest
 
 PKG = pathlib.Path(__file__).resolve().parent.parent / "src" / "uplink62676"
-FORBIDDEN = {"socket", "ssl", "asyncio", "threading", "time", "random", "os", "subprocess",
-             "selectors", "tempfile", "shutil"}
+FORBIDDEN = {
+    "socket",
+    "ssl",
+    "asyncio",
+    "threading",
+    "time",
+    "random",
+    "os",
+    "subprocess",
+    "selectors",
+    "tempfile",
+    "shutil",
+}
 IO_LAYER = {"aio", "threaded"}
-IO_MODULES = {"cli.py", "__main__.py", "demo.py", "simulate.py", "store.py", "tls.py",
-              "certs.py"}
+IO_MODULES = {"cli.py", "__main__.py", "demo.py", "simulate.py", "store.py", "tls.py", "certs.py"}
 
 
 def _core_modules() -> list[pathlib.Path]:

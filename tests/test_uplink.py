@@ -6,6 +6,7 @@ import h2.config
 import h2.connection
 import hpack
 import pytest
+
 from _pair import connected_pair, of, pump
 from _transcripts import (
     A1,
@@ -25,7 +26,6 @@ from _transcripts import (
     SETTINGS_ACK,
     TOKEN,
 )
-
 from uplink62676 import events as ev
 from uplink62676.errors import ConfigurationError, LocalProtocolError
 from uplink62676.status import Status
@@ -58,14 +58,19 @@ def test_transcript_a_device_end_byte_exact() -> None:
     events = device.receive_data(SETTINGS_ACK + A5_HEADERS + A6, 0.2)
     [req] = of(events, ev.RequestReceived)
     assert (req.stream_id, req.method, req.path, req.scheme, req.authority) == (
-        1, "POST", "/onvif/uplink_service", "https", "32010001071321008015")
+        1,
+        "POST",
+        "/onvif/uplink_service",
+        "https",
+        "32010001071321008015",
+    )
     assert req.headers == ((b"content-type", SOAP_CT), (b"content-length", b"209"))
     assert req.content_length == 209
     assert b"".join(e.data for e in of(events, ev.DataReceived)) == A6_BODY
     assert of(events, ev.StreamEnded) == [ev.StreamEnded(1)]
     device.send_response(1, 200, [("content-type", "application/soap+xml; charset=utf-8")], A8_BODY)
     out = device.data_to_send()
-    headers_frame, data_frame = out[: len(out) - len(A8)], out[len(out) - len(A8):]
+    headers_frame, data_frame = out[: len(out) - len(A8)], out[len(out) - len(A8) :]
     assert data_frame == A8
     assert headers_frame[3:9] == A7_HEADERS[3:9]  # HEADERS, END_HEADERS, stream 1
     assert _decode_headers(headers_frame) == _decode_headers(A7_HEADERS)
@@ -81,15 +86,22 @@ def test_transcript_a_cloud_end_byte_exact() -> None:
     [req] = cloud.receive_data(A1, 0.0)
     assert isinstance(req, ev.UpgradeRequested)
     assert (req.target, req.host, req.bearer_token, req.tolerated) == (
-        "/uplink", "cloud.example.com", None, ())
+        "/uplink",
+        "cloud.example.com",
+        None,
+        (),
+    )
     cloud.accept(0.0)
     assert cloud.data_to_send() == A2 + A3
     events = cloud.receive_data(A4_SETTINGS + SETTINGS_ACK, 0.1)
     assert of(events, ev.Connected) and cloud.connected
     assert cloud.data_to_send() == SETTINGS_ACK
     sid = cloud.send_request(
-        "POST", "/onvif/uplink_service",
-        [("content-type", SOAP_CT)], A6_BODY, authority="32010001071321008015",
+        "POST",
+        "/onvif/uplink_service",
+        [("content-type", SOAP_CT)],
+        A6_BODY,
+        authority="32010001071321008015",
     )
     assert sid == 1  # the upgrade request is not stream 1 (UPL-R10)
     out = cloud.data_to_send()
@@ -117,7 +129,7 @@ def test_transcript_e_ping_and_goaway() -> None:
     """UPL-47, UPL-49, UPL-R23, UPL-R24: PING after 10 s of silence, answered; GOAWAY on close."""
     device, cloud = connected_pair(0.0)
     sid = cloud.send_request("GET", "/", end_stream=True)
-    d_events, _ = pump(device, cloud, 1.0)
+    _d_events, _ = pump(device, cloud, 1.0)
     device.send_response(sid, 204, end_stream=True)
     pump(device, cloud, 1.0)
     assert device.next_deadline() == pytest.approx(11.0)
@@ -148,7 +160,7 @@ def test_cloud_ping_answered_first() -> None:
 
 def test_thirty_second_rule() -> None:
     """UPL-45, UPL-46, UPL-48, UPL-R23, UPL-R27: PINGs at 10 s and 20 s, link lost after more than 30 s."""
-    device, cloud = connected_pair(0.0)
+    device, _cloud = connected_pair(0.0)
     device.handle_timeout(10.0)
     assert device.data_to_send()[3] == 0x06
     device.handle_timeout(20.0)
@@ -206,7 +218,7 @@ def test_refused_401_invalid_token() -> None:
     device = DeviceUplink("https://cloud.example.com/uplink", access_token=TOKEN)
     cloud = CloudUplink()
     device.start(0.0)
-    [req] = cloud.receive_data(device.data_to_send(), 0.0)
+    [_req] = cloud.receive_data(device.data_to_send(), 0.0)
     cloud.refuse(401, bearer_error="invalid_token")
     answer = cloud.data_to_send()
     assert answer.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
@@ -298,11 +310,15 @@ def test_goaway_with_error_ends_at_once() -> None:
 def test_streamed_long_lived_both_ways() -> None:
     """UPL-4, UPL-43, UPL-58, UPL-60: a GET whose response never ends and a POST whose body keeps coming."""
     device, cloud = connected_pair()
-    get = cloud.send_request("GET", "/rtsp-tunnel", [("accept", "application/x-rtsp-tunnelled")],
-                             end_stream=True)
-    post = cloud.send_request("POST", "/rtsp-tunnel",
-                              [("content-type", "application/x-rtsp-tunnelled"),
-                               ("content-length", "2147483647")], end_stream=False)
+    get = cloud.send_request(
+        "GET", "/rtsp-tunnel", [("accept", "application/x-rtsp-tunnelled")], end_stream=True
+    )
+    post = cloud.send_request(
+        "POST",
+        "/rtsp-tunnel",
+        [("content-type", "application/x-rtsp-tunnelled"), ("content-length", "2147483647")],
+        end_stream=False,
+    )
     d_events, _ = pump(device, cloud)
     assert [r.path for r in of(d_events, ev.RequestReceived)] == ["/rtsp-tunnel"] * 2
     device.send_response(get, 200, [("content-type", "application/x-rtsp-tunnelled")])
@@ -390,14 +406,17 @@ def test_raw_h2_cloud_talks_to_our_device() -> None:
     device.start(0.0)
     request = device.data_to_send()
     assert request.startswith(b"GET /uplink HTTP/1.1\r\n")
-    raw = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+    raw = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=True, header_encoding=None)
+    )
     raw.initiate_connection()  # h2's own full SETTINGS, not ours
     device.receive_data(A2 + raw.data_to_send(), 0.0)
     assert device.status is Status.CONNECTED
     raw.receive_data(device.data_to_send())
     sid = raw.get_next_available_stream_id()
-    raw.send_headers(sid, [(":method", "POST"), (":scheme", "https"), (":path", "/x"),
-                           (":authority", "dev")])
+    raw.send_headers(
+        sid, [(":method", "POST"), (":scheme", "https"), (":path", "/x"), (":authority", "dev")]
+    )
     raw.send_data(sid, b"hello", end_stream=True)
     events = device.receive_data(raw.data_to_send(), 0.1)
     [req] = of(events, ev.RequestReceived)
@@ -405,7 +424,7 @@ def test_raw_h2_cloud_talks_to_our_device() -> None:
     got = raw.receive_data(device.data_to_send())
     import h2.events as h2e
 
-    resp = [e for e in got if isinstance(e, h2e.ResponseReceived)][0]
+    resp = next(e for e in got if isinstance(e, h2e.ResponseReceived))
     assert (b":status", b"200") in resp.headers
     assert b"".join(e.data for e in got if isinstance(e, h2e.DataReceived)) == b"world"
 
@@ -413,13 +432,18 @@ def test_raw_h2_cloud_talks_to_our_device() -> None:
 def test_our_cloud_talks_to_raw_h2_device() -> None:
     """UPL-12..15, UPL-18: an independent device written on bare h2 + raw bytes."""
     cloud = CloudUplink()
-    cloud.receive_data(b"GET /u/dev7 HTTP/1.1\r\nHost: c\r\nConnection: upgrade\r\nUpgrade: h2c-reverse\r\n\r\n", 0.0)
+    cloud.receive_data(
+        b"GET /u/dev7 HTTP/1.1\r\nHost: c\r\nConnection: upgrade\r\nUpgrade: h2c-reverse\r\n\r\n",
+        0.0,
+    )
     cloud.accept(0.0)
     answer = cloud.data_to_send()
     head, _, h2_bytes = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 ")
     assert h2_bytes.startswith(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-    raw = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+    raw = h2.connection.H2Connection(
+        h2.config.H2Configuration(client_side=False, header_encoding=None)
+    )
     raw.initiate_connection()
     raw.receive_data(h2_bytes)
     cloud.receive_data(raw.data_to_send(), 0.0)
@@ -428,7 +452,7 @@ def test_our_cloud_talks_to_raw_h2_device() -> None:
     import h2.events as h2e
 
     got = raw.receive_data(cloud.data_to_send())
-    req = [e for e in got if isinstance(e, h2e.RequestReceived)][0]
+    req = next(e for e in got if isinstance(e, h2e.RequestReceived))
     assert (b":path", b"/onvif/device_service") in req.headers
     raw.send_headers(sid, [(":status", "200")])
     raw.send_data(sid, b"ok", end_stream=True)

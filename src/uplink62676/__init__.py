@@ -6,27 +6,139 @@ audiences (firmware teams, cloud/VMS builders, integrators).
 
 from __future__ import annotations
 
+from .adaption import AdaptionResult, TokenAdapter, adapt_request, adapt_response
+from .config import Capabilities, Status, UplinkConfiguration
+from .deviceid import DeviceId
 from .errors import (
+    ConfigStoreError,
     ConfigurationError,
+    CorruptStoreError,
     InvalidDeviceIdError,
     InvalidTokenError,
     LocalProtocolError,
+    NotificationFault,
     RemoteProtocolError,
     SoapFault,
+    TransportError,
     UplinkError,
     XmlRejectedError,
 )
+from .query.client import Query, QueryClient, ResourceMirror
+from .query.filters import ResourceFilter, compile_filter
+from .query.pullpoint import PullPointConfig, PullPointManager
+from .query.resources import (
+    GeoLocation,
+    Notification,
+    PropertyOperation,
+    Resource,
+    ResourceRegistry,
+)
+from .services.access import AccessPolicy
+from .services.events import EventService, EventServiceConfig, PendingResponse
+from .services.uplink import (
+    ConfigurationChange,
+    Profile,
+    StaticSecurityLookup,
+    UplinkService,
+)
+from .services.uplink_client import (
+    build_delete_uplink,
+    build_get_service_capabilities,
+    build_get_uplinks,
+    build_set_uplink,
+    parse_delete_uplink_response,
+    parse_get_service_capabilities_response,
+    parse_get_uplinks_response,
+    parse_set_uplink_response,
+)
+from .soap import (
+    SoapRequest,
+    SoapResponse,
+    build_envelope,
+    fault_response,
+    parse_envelope,
+    parse_fault,
+    parse_response,
+    soap_action,
+)
+from .store import ConfigStore
+from .tls import (
+    check_alpn,
+    cloud_tls_context,
+    describe_tls_error,
+    device_tls_context,
+    peer_common_name,
+)
+from .tokens import ReferenceToken, RemoteToken, TokenContext, TokenMapper
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessPolicy",
+    "AdaptionResult",
+    "Capabilities",
+    "ConfigStore",
+    "ConfigStoreError",
+    "ConfigurationChange",
     "ConfigurationError",
+    "CorruptStoreError",
+    "DeviceId",
+    "EventService",
+    "EventServiceConfig",
+    "GeoLocation",
     "InvalidDeviceIdError",
     "InvalidTokenError",
     "LocalProtocolError",
+    "Notification",
+    "NotificationFault",
+    "PendingResponse",
+    "Profile",
+    "PropertyOperation",
+    "PullPointConfig",
+    "PullPointManager",
+    "Query",
+    "QueryClient",
+    "ReferenceToken",
     "RemoteProtocolError",
+    "RemoteToken",
+    "Resource",
+    "ResourceFilter",
+    "ResourceMirror",
+    "ResourceRegistry",
     "SoapFault",
+    "SoapRequest",
+    "SoapResponse",
+    "StaticSecurityLookup",
+    "Status",
+    "TokenAdapter",
+    "TokenContext",
+    "TokenMapper",
+    "TransportError",
+    "UplinkConfiguration",
     "UplinkError",
+    "UplinkService",
     "XmlRejectedError",
     "__version__",
+    "adapt_request",
+    "adapt_response",
+    "build_delete_uplink",
+    "build_envelope",
+    "build_get_service_capabilities",
+    "build_get_uplinks",
+    "build_set_uplink",
+    "check_alpn",
+    "cloud_tls_context",
+    "compile_filter",
+    "describe_tls_error",
+    "device_tls_context",
+    "fault_response",
+    "parse_delete_uplink_response",
+    "parse_envelope",
+    "parse_fault",
+    "parse_get_service_capabilities_response",
+    "parse_get_uplinks_response",
+    "parse_response",
+    "parse_set_uplink_response",
+    "peer_common_name",
+    "soap_action",
 ]

@@ -9,7 +9,7 @@ own guards we enforce a byte limit *before* parsing, refuse any DOCTYPE
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from lxml import etree
 
@@ -63,7 +63,8 @@ def parse_xml(
             text_head = data.decode("utf-8")[:200]
         except UnicodeDecodeError as exc:
             raise XmlRejectedError(
-                "encoding", f"XML is not valid UTF-8 (octet {exc.start}: {data[exc.start:exc.start + 1]!r})"
+                "encoding",
+                f"XML is not valid UTF-8 (octet {exc.start}: {data[exc.start : exc.start + 1]!r})",
             ) from None
         if text_head.startswith("<?xml"):
             decl = text_head.split("?>", 1)[0].lower()
@@ -84,27 +85,32 @@ def parse_xml(
         raise XmlRejectedError("malformed", f"unparseable XML: {exc}") from None
     if root is None:
         raise XmlRejectedError("malformed", "empty XML document")
-    docinfo = root.getroottree().docinfo
+    docinfo: Any = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
         raise XmlRejectedError("doctype", "XML with a DOCTYPE is refused (no DTDs in SOAP 1.2)")
     _check_shape(root, max_depth, max_elements)
     return root
 
 
+_COUNT_ELEMENTS: Final = etree.XPath("count(//*)")
+_DEPTH_PROBES: dict[int, etree.XPath] = {}
+
+
+def _depth_probe(max_depth: int) -> etree.XPath:
+    """XPath that is true when an element sits deeper than ``max_depth`` (compiled once)."""
+    probe = _DEPTH_PROBES.get(max_depth)
+    if probe is None:
+        probe = etree.XPath("boolean(/" + "/".join(["*"] * (max_depth + 1)) + ")")
+        _DEPTH_PROBES[max_depth] = probe
+    return probe
+
+
 def _check_shape(root: etree._Element, max_depth: int, max_elements: int) -> None:
-    depth = 0
-    count = 0
-    for event, _elem in etree.iterwalk(root, events=("start", "end")):
-        if event == "start":
-            depth += 1
-            count += 1
-            if depth > max_depth:
-                raise XmlRejectedError(
-                    "too-deep", f"XML nesting deeper than {max_depth} elements"
-                )
-            if count > max_elements:
-                raise XmlRejectedError(
-                    "too-many-elements", f"XML has more than {max_elements} elements"
-                )
-        else:
-            depth -= 1
+    # Both checks run inside libxml2 (no Python loop over the elements).
+    if _depth_probe(max_depth)(root):
+        raise XmlRejectedError("too-deep", f"XML nesting deeper than {max_depth} elements")
+    count = _COUNT_ELEMENTS(root)
+    if isinstance(count, float) and count > max_elements:
+        raise XmlRejectedError(
+            "too-many-elements", f"XML has {int(count)} elements, more than {max_elements}"
+        )

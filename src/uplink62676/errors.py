@@ -13,12 +13,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "ConfigStoreError",
     "ConfigurationError",
+    "CorruptStoreError",
     "InvalidDeviceIdError",
     "InvalidTokenError",
     "LocalProtocolError",
+    "NotificationFault",
     "RemoteProtocolError",
     "SoapFault",
+    "TransportError",
     "UplinkError",
     "XmlRejectedError",
 ]
@@ -104,9 +108,7 @@ class SoapFault(UplinkError):
         return 400 if self.code == "env:Sender" else 500
 
     def __repr__(self) -> str:
-        return (
-            f"SoapFault(code={self.code!r}, subcodes={self.subcodes!r}, reason={self.reason!r})"
-        )
+        return f"SoapFault(code={self.code!r}, subcodes={self.subcodes!r}, reason={self.reason!r})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SoapFault):
@@ -132,4 +134,55 @@ class XmlRejectedError(UplinkError, ValueError):
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
+        self.reason = reason
+
+
+class NotificationFault(SoapFault):
+    """A WS-BaseNotification / WSRF fault of the event service (events.md section 16).
+
+    ``fault`` is the prefixed name of the fault element carried in
+    ``env:Detail`` (``'wsnt:InvalidFilterFault'``, ``'wsrf-r:ResourceUnknownFault'``,
+    ``'tev:PullMessagesFaultResponse'``).  Always ``env:Receiver`` and HTTP 500
+    (EVT-59, EVT-60).
+    """
+
+    def __init__(self, fault: str, reason: str, *, detail: bytes) -> None:
+        super().__init__("env:Receiver", (), reason, detail=detail, http_status=500)
+        self.fault = fault
+
+
+class ConfigStoreError(UplinkError):
+    """The uplink configuration store could not be read or written (``store.py``).
+
+    ``path`` is the store file; the underlying ``OSError`` (if any) is the
+    exception's ``__cause__``.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class CorruptStoreError(ConfigStoreError):
+    """The store file was unreadable or corrupt at start-up.
+
+    It has been moved aside to ``moved_to`` (``<name>.corrupt-<n>``, or
+    ``None`` if even that failed) and is never overwritten silently.
+    """
+
+    def __init__(self, message: str, *, path: str, moved_to: str | None) -> None:
+        super().__init__(message, path=path)
+        self.moved_to = moved_to
+
+
+class TransportError(UplinkError):
+    """An uplink could not be carried: TLS failed, ALPN chose ``h2`` (UPL-R3),
+    the peer vanished, or a tunneled request could not reach its device.
+
+    ``reason`` is the short, secret-free text an adapter puts into the
+    uplink's ``Error`` field (UPL-R27), e.g. ``"TLS: certificate has expired"``.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
         self.reason = reason

@@ -45,9 +45,7 @@ _SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie"
 
 def _headers_repr(headers: Headers) -> str:
     """Header lists in reprs, with credential values hidden."""
-    shown = tuple(
-        (k, b"<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in headers
-    )
+    shown = tuple((k, b"<redacted>" if k.lower() in _SECRET_HEADERS else v) for k, v in headers)
     return repr(shown)
 
 

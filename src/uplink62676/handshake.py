@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
@@ -25,14 +26,14 @@ from .errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 from .events import Headers
 
 __all__ = [
+    "TOLERATED",
     "UPGRADE_TOKEN",
     "CloudHandshake",
     "DeviceHandshake",
     "RemoteAddress",
-    "TOLERATED",
 ]
 
-UPGRADE_TOKEN = "h2c-reverse"
+UPGRADE_TOKEN = "h2c-reverse"  # noqa: S105 (a protocol token, not a secret)
 
 #: Deviations from RFC 9112 the cloud end accepts because their meaning is
 #: unambiguous; each one found is named in ``UpgradeRequested.tolerated``.
@@ -130,7 +131,7 @@ def parse_bearer_challenge(headers: Headers) -> tuple[bool, str | None]:
     return False, None
 
 
-def _h11_headers(headers: h11._headers.Headers) -> Headers:  # type: ignore[name-defined]
+def _h11_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
     return tuple((bytes(k), bytes(v)) for k, v in headers)
 
 
@@ -192,7 +193,9 @@ class DeviceHandshake:
         if self._user_agent:
             headers.append(("User-Agent", self._user_agent))
         try:
-            out = self._conn.send(h11.Request(method="GET", target=self.address.target, headers=headers))
+            out = self._conn.send(
+                h11.Request(method="GET", target=self.address.target, headers=headers)
+            )
             out = (out or b"") + (self._conn.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as exc:
             raise ConfigurationError(f"cannot build the upgrade request: {exc}") from None
@@ -223,7 +226,9 @@ class DeviceHandshake:
                     )
                 if isinstance(event, h11.ConnectionClosed):
                     self._state = _DeviceState.FAILED
-                    return HandshakeResult(switched=False, error="connection closed before the answer")
+                    return HandshakeResult(
+                        switched=False, error="connection closed before the answer"
+                    )
                 return None
         except h11.RemoteProtocolError as exc:
             self._state = _DeviceState.FAILED
@@ -298,7 +303,7 @@ class CloudHandshake:
                 f"upgrade request head exceeds {self._max} octets", http_status=431
             )
         head = bytes(self._buf[:end])
-        trailing = bytes(self._buf[end + len(sep):])
+        trailing = bytes(self._buf[end + len(sep) :])
         self.parsed = self._parse(head, sep, trailing)
         return self.parsed
 
@@ -317,7 +322,9 @@ class CloudHandshake:
         request_line = lines[0].strip(b"\r")
         m = _REQUEST_LINE.match(request_line)
         if m is None:
-            raise RemoteProtocolError(f"malformed request line {request_line[:200]!r}", http_status=400)
+            raise RemoteProtocolError(
+                f"malformed request line {request_line[:200]!r}", http_status=400
+            )
         method, target, version = m.groups()
         if method != b"GET":
             if method.upper() != b"GET":
@@ -337,7 +344,9 @@ class CloudHandshake:
             tolerated.append("missing-host")
             fields.append(b"Host:")
         conn_values = [
-            f.split(b":", 1)[1] for f in fields if f.split(b":", 1)[0].strip().lower() == b"connection"
+            f.split(b":", 1)[1]
+            for f in fields
+            if f.split(b":", 1)[0].strip().lower() == b"connection"
         ]
         if not any("upgrade" in _tokens(v) for v in conn_values) and b"upgrade" in names:
             tolerated.append("missing-connection-upgrade")
@@ -358,7 +367,8 @@ class CloudHandshake:
         headers = _h11_headers(request.headers)
         if not isinstance(end, h11.EndOfMessage):
             raise RemoteProtocolError(
-                "an upgrade request must not have a body (where would HTTP/2 start?)", http_status=400
+                "an upgrade request must not have a body (where would HTTP/2 start?)",
+                http_status=400,
             )
         upgrade = _header(headers, b"upgrade")
         if upgrade is None or UPGRADE_TOKEN not in _tokens(upgrade):
@@ -391,11 +401,16 @@ class CloudHandshake:
         """The ``101`` (UPL-13, UPL-14); the next octet is HTTP/2 (UPL-12)."""
         if self.parsed is None:
             raise LocalProtocolError("no upgrade request to accept")
-        headers: list[tuple[bytes, bytes]] = [(b"Connection", b"Upgrade"), (b"Upgrade", UPGRADE_TOKEN.encode())]
+        headers: list[tuple[bytes, bytes]] = [
+            (b"Connection", b"Upgrade"),
+            (b"Upgrade", UPGRADE_TOKEN.encode()),
+        ]
         headers.extend(extra_headers)
         try:
             out = self._conn.send(
-                h11.InformationalResponse(status_code=101, headers=headers, reason=b"Switching Protocols")
+                h11.InformationalResponse(
+                    status_code=101, headers=headers, reason=b"Switching Protocols"
+                )
             )
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(f"cannot send 101: {exc}") from None
@@ -416,7 +431,11 @@ class CloudHandshake:
         hdrs += [(b"Content-Length", str(len(body)).encode()), (b"Connection", b"close")]
         try:
             out = conn.send(h11.Response(status_code=status_code, headers=hdrs, reason=reason))
-            out = (out or b"") + (conn.send(h11.Data(data=body)) or b"") + (conn.send(h11.EndOfMessage()) or b"")
+            out = (
+                (out or b"")
+                + (conn.send(h11.Data(data=body)) or b"")
+                + (conn.send(h11.EndOfMessage()) or b"")
+            )
         except h11.LocalProtocolError as exc:
             raise LocalProtocolError(f"cannot build the refusal: {exc}") from None
         return out

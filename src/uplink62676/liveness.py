@@ -97,7 +97,9 @@ class ReconnectSchedule:
                 f"need 0 < min_start <= max_start, got {self.min_start!r}, {self.max_start!r}"
             )
         if self.cap <= 0 or self.granularity <= 0:
-            raise ConfigurationError(f"cap and granularity must be positive, got {self.cap!r}, {self.granularity!r}")
+            raise ConfigurationError(
+                f"cap and granularity must be positive, got {self.cap!r}, {self.granularity!r}"
+            )
         if self.start is None:
             if self.identity is None:
                 raise ConfigurationError("ReconnectSchedule needs an identity or an explicit start")
@@ -109,12 +111,16 @@ class ReconnectSchedule:
 
     @staticmethod
     def start_for(
-        identity: bytes | str, min_start: float = 1.0, max_start: float = 6.0,
+        identity: bytes | str,
+        min_start: float = 1.0,
+        max_start: float = 6.0,
         granularity: float = 0.001,
     ) -> float:
         """The individual start value ``d0`` of a device identity."""
         raw = identity.encode("utf-8") if isinstance(identity, str) else bytes(identity)
-        digest = int.from_bytes(hashlib.sha256(b"uplink62676/reconnect\x00" + raw).digest()[:8], "big")
+        digest = int.from_bytes(
+            hashlib.sha256(b"uplink62676/reconnect\x00" + raw).digest()[:8], "big"
+        )
         steps = round((max_start - min_start) / granularity)
         return min_start + (digest % (steps + 1)) * granularity
 
@@ -124,8 +130,8 @@ class ReconnectSchedule:
             raise ConfigurationError(f"attempts count from 1, got {attempt!r}")
         assert self.start is not None
         if attempt > 64:  # 2**63 * d0 is far beyond any cap
-            return self.cap
-        return min(self.start * 2 ** (attempt - 1), self.cap)
+            return float(self.cap)
+        return float(min(self.start * 2.0 ** (attempt - 1), self.cap))
 
     @property
     def attempt(self) -> int:

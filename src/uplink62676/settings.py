@@ -9,6 +9,8 @@ that are not advertised (header list size, flood counters) are still enforced.
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 
 from .errors import ConfigurationError
@@ -16,17 +18,17 @@ from .errors import ConfigurationError
 __all__ = ["CloudSettings", "DeviceSettings", "FloodLimits", "LivenessSettings"]
 
 
-def _positive(_inst: object, attr: attrs.Attribute[object], value: object) -> None:
+def _positive(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
         raise ConfigurationError(f"{attr.name} must be a positive number, got {value!r}")
 
 
-def _window(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+def _window(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
         raise ConfigurationError(f"{attr.name} must be in 1..2**31-1, got {value!r}")
 
 
-def _frame_size(_inst: object, attr: attrs.Attribute[int], value: int) -> None:
+def _frame_size(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or not 16384 <= value <= 2**24 - 1:
         raise ConfigurationError(f"{attr.name} must be in 16384..16777215, got {value!r}")
 
@@ -77,12 +79,15 @@ class LivenessSettings:
 
     def __attrs_post_init__(self) -> None:
         if any(not isinstance(p, int | float) or p <= 0 for p in self.ping_after):
-            raise ConfigurationError(f"ping_after must hold positive numbers, got {self.ping_after!r}")
+            raise ConfigurationError(
+                f"ping_after must hold positive numbers, got {self.ping_after!r}"
+            )
         if list(self.ping_after) != sorted(self.ping_after):
             raise ConfigurationError(f"ping_after must ascend, got {self.ping_after!r}")
         if self.ping_after and self.ping_after[-1] >= self.dead_after:
             raise ConfigurationError(
-                f"every PING must come before dead_after={self.dead_after!r}, got {self.ping_after!r}"
+                f"every PING must come before dead_after={self.dead_after!r}, "
+                f"got {self.ping_after!r}"
             )
 
 

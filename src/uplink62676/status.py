@@ -26,7 +26,9 @@ class Status(enum.Enum):
         for member in cls:
             if member.value == value:
                 return member
-        raise ValueError(f"unknown uplink status {text!r} (expected Offline, Connecting, Connected)")
+        raise ValueError(
+            f"unknown uplink status {text!r} (expected Offline, Connecting, Connected)"
+        )
 
     def __str__(self) -> str:
         return self.value

@@ -6,7 +6,8 @@ device, client role on the cloud -- and adds what h2 alone does not do:
 * a frame scanner in front of h2 that checks the connection preface
   (UPL-17: magic, then a non-ACK SETTINGS), counts the known floods and ends
   the connection with GOAWAY ``ENHANCE_YOUR_CALM`` (design.md table), and
-  keeps a ``content-length`` mismatch a *stream* error (UPL-61) where h2
+  handles GOAWAY itself so streams in flight can finish (UPL-R24);
+* a ``content-length`` mismatch kept a *stream* error (UPL-61) where h2
   would tear down the whole connection;
 * a minimal preface that advertises only the settings that differ from the
   RFC 9113 defaults (transcript A3/A4);
@@ -22,6 +23,7 @@ No exception of h2, hpack or hyperframe leaves this module.
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 from collections.abc import Iterable, Sequence
 
@@ -39,7 +41,7 @@ from ._ratelimit import TokenBucket
 from .errors import LocalProtocolError
 from .settings import CloudSettings, DeviceSettings
 
-__all__ = ["ErrorCode", "Role", "Tunnel", "PREFACE_MAGIC"]
+__all__ = ["PREFACE_MAGIC", "ErrorCode", "Role", "Tunnel"]
 
 PREFACE_MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
@@ -103,6 +105,48 @@ def _lower_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> list[t
     return out
 
 
+class _BodyLengthMismatch(h2.events.Event):
+    """Internal: h2 found a content-length mismatch on a stream (UPL-61)."""
+
+    def __init__(self, stream_id: int, message: str) -> None:
+        self.stream_id = stream_id
+        self.message = message
+
+
+class _H2Connection(h2.connection.H2Connection):
+    """h2 with one change: a content-length mismatch is a *stream* error.
+
+    h2 4.x raises ``InvalidBodyLengthError`` out of ``receive_data`` and tears
+    down the whole connection (GOAWAY PROTOCOL_ERROR).  RFC 9113 section 8.1.1
+    makes the malformed request a stream error, and UPL-61 requires the uplink
+    to carry on.  We catch the error at the frame handler, give the octets'
+    connection-level credit back, and reset only that stream.
+    """
+
+    def _receive_data_frame(self, frame):  # type: ignore[no-untyped-def]
+        try:
+            return super()._receive_data_frame(frame)
+        except h2.exceptions.InvalidBodyLengthError as exc:
+            return self._body_length_error(frame.stream_id, frame.flow_controlled_length, exc)
+
+    def _receive_headers_frame(self, frame):  # type: ignore[no-untyped-def]
+        try:
+            return super()._receive_headers_frame(frame)
+        except h2.exceptions.InvalidBodyLengthError as exc:
+            return self._body_length_error(frame.stream_id, 0, exc)
+
+    def _body_length_error(self, stream_id: int, consumed: int, exc: Exception):  # type: ignore[no-untyped-def]
+        frames = []
+        if consumed:
+            increment = self._inbound_flow_control_window_manager.process_bytes(consumed)
+            if increment:
+                wu = WindowUpdateFrame(0)
+                wu.window_increment = increment
+                frames.append(wu)
+        self.reset_stream(stream_id, ErrorCode.PROTOCOL_ERROR)
+        return frames, [_BodyLengthMismatch(stream_id, str(exc))]
+
+
 class _Outbound:
     __slots__ = ("chunks", "end_stream", "queued", "trailers")
 
@@ -149,8 +193,8 @@ class Tunnel:
             normalize_outbound_headers=False,
             split_outbound_cookies=False,
         )
-        self._conn = h2.connection.H2Connection(config=config)
-        values: dict[int, int] = {
+        self._conn = _H2Connection(config=config)
+        values: dict[h2.settings.SettingCodes, int] = {
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: settings.initial_window_size,
             h2.settings.SettingCodes.MAX_FRAME_SIZE: settings.max_frame_size,
         }
@@ -158,7 +202,9 @@ class Tunnel:
             values[h2.settings.SettingCodes.ENABLE_PUSH] = 0
         else:
             assert isinstance(settings, DeviceSettings)
-            values[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = settings.max_concurrent_streams
+            values[h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS] = (
+                settings.max_concurrent_streams
+            )
             if settings.enable_connect_protocol:
                 values[h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL] = 1
         if settings.advertise_header_list_size:
@@ -170,7 +216,7 @@ class Tunnel:
         self._conn.data_to_send()  # replaced by our minimal preface:
         advertised = SettingsFrame(0)
         for code in sorted(values):
-            if _RFC_DEFAULTS.get(code) != values[code]:  # type: ignore[call-overload]
+            if _RFC_DEFAULTS.get(code) != values[code]:
                 advertised.settings[code] = values[code]
         self._out = bytearray(PREFACE_MAGIC if client else b"")
         self._out += advertised.serialize()
@@ -192,8 +238,6 @@ class Tunnel:
         self._block_stream = 0  # stream of an unfinished header block
         self._block_octets = 0
         self._block_frames = 0
-        # content-length bookkeeping (UPL-61): stream -> [expected, received]
-        self._lengths: dict[int, list[int]] = {}
         self._outbound: dict[int, _Outbound] = {}
         self._pings_out: dict[bytes, float] = {}
         self._ping_counter = 0
@@ -271,30 +315,15 @@ class Tunnel:
                 self._need_settings = False
             if self._block_stream and ftype != _CONT:
                 return self._fatal(
-                    ErrorCode.PROTOCOL_ERROR, "header block interrupted by another frame", out,
+                    ErrorCode.PROTOCOL_ERROR,
+                    "header block interrupted by another frame",
+                    out,
                     feed=(buf, batch, pos, now),
                 )
             if ftype == _DATA:
                 if length == 0 and not flags & _END_STREAM and not self._empty.take(now):
                     return self._calm("empty DATA frame flood", out, (buf, batch, pos, now))
-                track = self._lengths.get(sid)
-                if track is not None:
-                    payload = length
-                    if flags & _PADDED and length:
-                        payload = length - 1 - buf[pos + 9]
-                    track[1] += max(payload, 0)
-                    if track[1] > track[0] or (flags & _END_STREAM and track[1] != track[0]):
-                        # UPL-61: a stream error.  h2 must not see this frame (it
-                        # would end the connection); return its flow-control
-                        # credit to the peer ourselves and reset the stream.
-                        self._feed(buf, batch, pos, now, out)
-                        if self.closed:
-                            return out
-                        batch = end
-                        self._stream_error(sid, length, track, bool(flags & _END_STREAM), out)
-                    elif flags & _END_STREAM:
-                        del self._lengths[sid]
-            elif ftype == _HEADERS or ftype == _CONT:
+            elif ftype in (_HEADERS, _CONT):
                 if ftype == _HEADERS:
                     self._block_stream = sid
                     self._block_octets = 0
@@ -308,33 +337,29 @@ class Tunnel:
                     if self._block_frames > floods.max_continuation_frames:
                         return self._calm(
                             f"more than {floods.max_continuation_frames} CONTINUATION frames",
-                            out, (buf, batch, pos, now),
+                            out,
+                            (buf, batch, pos, now),
                         )
                 self._block_octets += length
                 if self._block_octets > floods.max_header_block:
                     return self._calm(
                         f"header block larger than {floods.max_header_block} octets",
-                        out, (buf, batch, pos, now),
+                        out,
+                        (buf, batch, pos, now),
                     )
                 if flags & _END_HEADERS:
                     self._block_stream = 0
-                    # Hand the block to h2 now so a content-length is known
-                    # before the DATA frames that follow it are scanned.
-                    self._feed(buf, batch, end, now, out)
-                    if self.closed:
-                        return out
-                    batch = end
             elif ftype == _RST:
                 if not self._resets.take(now):
                     return self._calm("RST_STREAM flood (rapid reset)", out, (buf, batch, pos, now))
-                self._lengths.pop(sid, None)
             elif ftype == _SETTINGS:
                 if not flags & _ACK:
                     if length // 6 > floods.max_settings_entries:
                         return self._calm(
                             f"SETTINGS frame with {length // 6} entries "
                             f"(limit {floods.max_settings_entries})",
-                            out, (buf, batch, pos, now),
+                            out,
+                            (buf, batch, pos, now),
                         )
                     owed += 9
                     if not self._control.take(now) or owed > floods.max_pending_output:
@@ -352,8 +377,11 @@ class Tunnel:
                     return out
                 batch = end
                 if length < 8 or sid != 0:
-                    return self._fatal(ErrorCode.PROTOCOL_ERROR if sid else ErrorCode.FRAME_SIZE_ERROR,
-                                       "malformed GOAWAY frame", out)
+                    return self._fatal(
+                        ErrorCode.PROTOCOL_ERROR if sid else ErrorCode.FRAME_SIZE_ERROR,
+                        "malformed GOAWAY frame",
+                        out,
+                    )
                 last = int.from_bytes(buf[pos + 9 : pos + 13], "big") & 0x7FFFFFFF
                 code = int.from_bytes(buf[pos + 13 : pos + 17], "big")
                 debug = bytes(buf[pos + 17 : end]).decode("utf-8", "replace") or None
@@ -382,30 +410,49 @@ class Tunnel:
         try:
             h2_events = self._conn.receive_data(bytes(buf[start:stop]))
         except h2.exceptions.ProtocolError as exc:
-            code = int(getattr(exc, "error_code", ErrorCode.PROTOCOL_ERROR) or ErrorCode.PROTOCOL_ERROR)
-            self._fatal(ErrorCode(code) if code in ErrorCode._value2member_map_ else ErrorCode.PROTOCOL_ERROR,
-                        f"peer broke HTTP/2: {exc}", out, goaway=False)
+            code = int(
+                getattr(exc, "error_code", ErrorCode.PROTOCOL_ERROR) or ErrorCode.PROTOCOL_ERROR
+            )
+            self._fatal(
+                ErrorCode(code)
+                if code in ErrorCode._value2member_map_
+                else ErrorCode.PROTOCOL_ERROR,
+                f"peer broke HTTP/2: {exc}",
+                out,
+                goaway=False,
+            )
             return
         except _DEP_ERRORS as exc:
             self._fatal(ErrorCode.PROTOCOL_ERROR, f"peer broke HTTP/2: {exc!r}", out, goaway=True)
             return
         self._translate(h2_events, now, out)
 
-    def _translate(self, h2_events: Sequence[h2.events.Event], now: float, out: list[ev.Event]) -> None:
+    def _translate(
+        self, h2_events: Sequence[h2.events.Event], now: float, out: list[ev.Event]
+    ) -> None:
         conn = self._conn
         for e in h2_events:
             sid_ = getattr(e, "stream_id", None)
             if sid_ in self._refused:
                 continue
-            if (isinstance(e, h2.events.RequestReceived) and self._goaway_last is not None
-                    and e.stream_id is not None and e.stream_id > self._goaway_last):
+            if (
+                isinstance(e, h2.events.RequestReceived)
+                and self._goaway_last is not None
+                and e.stream_id is not None
+                and e.stream_id > self._goaway_last
+            ):
                 self._refused.add(e.stream_id)
-                try:
+                with contextlib.suppress(h2.exceptions.H2Error):
                     conn.reset_stream(e.stream_id, ErrorCode.REFUSED_STREAM)
-                except h2.exceptions.H2Error:
-                    pass
                 continue
-            if isinstance(e, h2.events.DataReceived):
+            if isinstance(e, _BodyLengthMismatch):
+                self._outbound.pop(e.stream_id, None)
+                out.append(
+                    ev.StreamReset(
+                        e.stream_id, ErrorCode.PROTOCOL_ERROR, by_peer=False, reason=e.message
+                    )
+                )
+            elif isinstance(e, h2.events.DataReceived):
                 sid = e.stream_id
                 assert sid is not None and e.data is not None
                 fcl = e.flow_controlled_length or 0
@@ -413,12 +460,26 @@ class Tunnel:
                 if fcl and not self.manual_flow_control:
                     self._ack(fcl, sid)
             elif isinstance(e, h2.events.RequestReceived):
-                out.append(self._request_event(e))
+                request = self._request_event(e)
+                if e.stream_ended is not None and request.content_length:
+                    # END_STREAM on HEADERS that announce a body: malformed (UPL-61).
+                    self._refused.add(request.stream_id)
+                    with contextlib.suppress(h2.exceptions.H2Error):
+                        conn.reset_stream(request.stream_id, ErrorCode.PROTOCOL_ERROR)
+                    out.append(
+                        ev.StreamReset(
+                            request.stream_id,
+                            ErrorCode.PROTOCOL_ERROR,
+                            by_peer=False,
+                            reason=f"content-length {request.content_length} "
+                            "but END_STREAM on HEADERS",
+                        )
+                    )
+                    continue
+                out.append(request)
             elif isinstance(e, h2.events.ResponseReceived):
                 assert e.stream_id is not None and e.headers is not None
                 status, headers, length = self._split_response(e.headers)
-                if length is not None:
-                    self._lengths[e.stream_id] = [length, 0]
                 out.append(ev.ResponseReceived(e.stream_id, status, headers, length))
             elif isinstance(e, h2.events.InformationalResponseReceived):
                 assert e.stream_id is not None and e.headers is not None
@@ -426,16 +487,22 @@ class Tunnel:
                 out.append(ev.InformationalResponseReceived(e.stream_id, status, headers))
             elif isinstance(e, h2.events.TrailersReceived):
                 assert e.stream_id is not None and e.headers is not None
-                out.append(ev.TrailersReceived(e.stream_id, tuple((bytes(k), bytes(v)) for k, v in e.headers)))
+                out.append(
+                    ev.TrailersReceived(
+                        e.stream_id, tuple((bytes(k), bytes(v)) for k, v in e.headers)
+                    )
+                )
             elif isinstance(e, h2.events.StreamEnded):
                 assert e.stream_id is not None
-                self._lengths.pop(e.stream_id, None)
                 out.append(ev.StreamEnded(e.stream_id))
             elif isinstance(e, h2.events.StreamReset):
                 assert e.stream_id is not None
-                self._lengths.pop(e.stream_id, None)
                 self._outbound.pop(e.stream_id, None)
-                out.append(ev.StreamReset(e.stream_id, int(e.error_code or 0), by_peer=bool(e.remote_reset)))
+                out.append(
+                    ev.StreamReset(
+                        e.stream_id, int(e.error_code or 0), by_peer=bool(e.remote_reset)
+                    )
+                )
             elif isinstance(e, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
                 if isinstance(e, h2.events.RemoteSettingsChanged) and not self.preface_received:
                     self.preface_received = True
@@ -444,7 +511,9 @@ class Tunnel:
             elif isinstance(e, h2.events.PingAckReceived):
                 payload = bytes(e.ping_data or b"")
                 sent = self._pings_out.pop(payload, None)
-                out.append(ev.PingAcknowledged(payload, None if sent is None else max(now - sent, 0.0)))
+                out.append(
+                    ev.PingAcknowledged(payload, None if sent is None else max(now - sent, 0.0))
+                )
             # PingReceived (h2 answers it), SettingsAcknowledged, PriorityUpdated,
             # UnknownFrameReceived, AlternativeServiceAvailable: nothing to do.
 
@@ -472,8 +541,6 @@ class Tunnel:
             if name == b"content-length":
                 length = int(value)  # h2 validated it
             regular.append((name, value))
-        if length is not None:
-            self._lengths[e.stream_id] = [length, 0]
         return ev.RequestReceived(
             e.stream_id,
             method.decode("latin-1"),
@@ -502,28 +569,6 @@ class Tunnel:
                 regular.append((name, value))
         return status, tuple(regular), length
 
-    def _stream_error(
-        self, sid: int, frame_length: int, track: list[int], end: bool, out: list[ev.Event]
-    ) -> None:
-        expected, got = track
-        self._lengths.pop(sid, None)
-        if frame_length:
-            wu = WindowUpdateFrame(0)
-            wu.window_increment = frame_length
-            self._collect()
-            self._out += wu.serialize()
-        reason = (
-            f"content-length {expected} but END_STREAM after {got} octets"
-            if end and got < expected
-            else f"content-length {expected} but {got} octets of DATA"
-        )
-        try:
-            self._conn.reset_stream(sid, ErrorCode.PROTOCOL_ERROR)
-        except h2.exceptions.H2Error:
-            return
-        self._outbound.pop(sid, None)
-        out.append(ev.StreamReset(sid, ErrorCode.PROTOCOL_ERROR, by_peer=False, reason=reason))
-
     def _calm(
         self, reason: str, out: list[ev.Event], feed: tuple[bytearray, int, int, float]
     ) -> list[ev.Event]:
@@ -542,10 +587,8 @@ class Tunnel:
         if feed is not None:
             self._feed(*feed, out)
         if not self.closed and goaway:
-            try:
+            with contextlib.suppress(h2.exceptions.H2Error):
                 self._conn.close_connection(error_code=code, additional_data=reason.encode()[:256])
-            except h2.exceptions.H2Error:
-                pass
         if not self.closed:
             self.closed = True
             self.close_reason = reason
@@ -560,10 +603,8 @@ class Tunnel:
     # --- flow control -------------------------------------------------------------------------
 
     def _ack(self, size: int, stream_id: int) -> None:
-        try:
+        with contextlib.suppress(h2.exceptions.H2Error, KeyError, ValueError):
             self._conn.acknowledge_received_data(size, stream_id)
-        except (h2.exceptions.H2Error, KeyError, ValueError):
-            pass
 
     def acknowledge_data(self, stream_id: int, size: int) -> None:
         """Manual flow control: ``size`` flow-controlled octets were consumed."""
@@ -590,7 +631,9 @@ class Tunnel:
         try:
             self._conn.send_headers(stream_id, headers, end_stream=end_stream)
         except (h2.exceptions.H2Error, hpack.HPACKError, KeyError, ValueError, TypeError) as exc:
-            raise LocalProtocolError(f"cannot send headers on stream {stream_id}: {exc!r}") from None
+            raise LocalProtocolError(
+                f"cannot send headers on stream {stream_id}: {exc!r}"
+            ) from None
 
     def new_stream_id(self) -> int:
         if self.role is not Role.CLOUD:
@@ -620,7 +663,9 @@ class Tunnel:
         q.end_stream = end_stream
         self._flush(stream_id, q, None)
 
-    def send_trailers(self, stream_id: int, headers: Iterable[tuple[bytes | str, bytes | str]]) -> None:
+    def send_trailers(
+        self, stream_id: int, headers: Iterable[tuple[bytes | str, bytes | str]]
+    ) -> None:
         """End the stream with trailers once all queued data has left."""
         self._check_open()
         q = self._outbound.get(stream_id)
@@ -652,8 +697,11 @@ class Tunnel:
                 chunk = q.chunks[0]
                 size = min(window, len(chunk), conn.max_outbound_frame_size)
                 last = size == len(chunk) and len(q.chunks) == 1
-                conn.send_data(sid, bytes(chunk[:size]),
-                               end_stream=last and q.end_stream and q.trailers is None)
+                conn.send_data(
+                    sid,
+                    bytes(chunk[:size]),
+                    end_stream=last and q.end_stream and q.trailers is None,
+                )
                 q.queued -= size
                 if size == len(chunk):
                     q.chunks.popleft()
@@ -677,7 +725,6 @@ class Tunnel:
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
         self._check_open()
         self._outbound.pop(stream_id, None)
-        self._lengths.pop(stream_id, None)
         try:
             self._conn.reset_stream(stream_id, error_code)
         except (h2.exceptions.H2Error, KeyError) as exc:
@@ -718,25 +765,32 @@ class Tunnel:
             debug = reason.encode()[:256] if reason else b""
             self._collect()
             self._out += (
-                (8 + len(debug)).to_bytes(3, "big") + b"\x07\x00\x00\x00\x00\x00"
-                + last.to_bytes(4, "big") + b"\x00\x00\x00\x00" + debug
+                (8 + len(debug)).to_bytes(3, "big")
+                + b"\x07\x00\x00\x00\x00\x00"
+                + last.to_bytes(4, "big")
+                + b"\x00\x00\x00\x00"
+                + debug
             )
             self.draining = True
             self.close_reason = reason or "closed by this end (NO_ERROR)"
             return
-        try:
+        with contextlib.suppress(h2.exceptions.H2Error):
             self._conn.close_connection(
                 error_code=error_code,
                 additional_data=reason.encode()[:256] if reason else None,
             )
-        except h2.exceptions.H2Error:
-            pass
         self.closed = True
         self.close_reason = reason or f"closed by this end ({_code_name(error_code)})"
 
     @property
     def open_streams(self) -> int:
         return int(self._conn.open_inbound_streams + self._conn.open_outbound_streams)
+
+    @property
+    def stream_slots(self) -> int:
+        """Streams this end may still open under the peer's MAX_CONCURRENT_STREAMS."""
+        limit = self._conn.remote_settings.max_concurrent_streams
+        return max(int(limit) - int(self._conn.open_outbound_streams), 0)
 
     @property
     def highest_stream_id(self) -> int:

@@ -41,9 +41,17 @@ class Phase(enum.Enum):
     CLOSED = "closed"
 
 
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            408: "Request Timeout", 429: "Too Many Requests", 431: "Request Header Fields Too Large",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 class _End:
@@ -88,6 +96,11 @@ class _End:
     @property
     def open_streams(self) -> int:
         return self._tunnel.open_streams if self._tunnel is not None else 0
+
+    @property
+    def stream_slots(self) -> int:
+        """Streams the cloud may still open now (the device's MAX_CONCURRENT_STREAMS)."""
+        return self._tunnel.stream_slots if self._tunnel is not None else 0
 
 
 def _check_status(status: int) -> None:
@@ -205,8 +218,7 @@ class DeviceUplink(_End):
         return out
 
     def _switch(self, now: float, out: list[ev.Event], headers: ev.Headers) -> None:
-        self._tunnel = Tunnel(Role.DEVICE, self.settings, now=now,
-                              manual_flow_control=self._manual)
+        self._tunnel = Tunnel(Role.DEVICE, self.settings, now=now, manual_flow_control=self._manual)
         self._phase = Phase.HTTP2
         self._watchdog = Watchdog(self.settings.liveness, now)
         out.append(ev.UpgradeAccepted(headers))
@@ -222,8 +234,11 @@ class DeviceUplink(_End):
         challenge, bearer_error = parse_bearer_challenge(result.headers)
         if result.status_code == 401 and bearer_error == "invalid_token":
             self.discard_token = True  # UPL-R7: drop the cached token
-        out.append(ev.UpgradeRefused(result.status_code, result.reason, result.headers,
-                                     challenge, bearer_error))
+        out.append(
+            ev.UpgradeRefused(
+                result.status_code, result.reason, result.headers, challenge, bearer_error
+            )
+        )
         detail = f" {bearer_error}" if bearer_error else ""
         self._set(Status.OFFLINE, f"upgrade refused: {result.status_code}{detail}", out)
         return out
@@ -256,26 +271,34 @@ class DeviceUplink(_End):
         if self._phase in (Phase.HTTP2, Phase.DRAINING) and self._watchdog is not None:
             deadline = self._watchdog.next_deadline()
             if self._tunnel is not None and not self._tunnel.preface_received:
-                deadline = min(deadline, self._started_at + self.settings.liveness.handshake_timeout)
+                deadline = min(
+                    deadline, self._started_at + self.settings.liveness.handshake_timeout
+                )
             return deadline
         return None
 
     def handle_timeout(self, now: float) -> list[ev.Event]:
         out: list[ev.Event] = []
-        if self._phase is Phase.UPGRADING or (
-            self._phase is Phase.HTTP2 and self._tunnel is not None
+        establishing = self._phase is Phase.UPGRADING or (
+            self._phase is Phase.HTTP2
+            and self._tunnel is not None
             and not self._tunnel.preface_received
+        )
+        if establishing and now - self._started_at >= self.settings.liveness.handshake_timeout:
+            self._phase = Phase.CLOSED
+            if self._tunnel is not None:
+                self._tunnel.closed = True
+            self._set(
+                Status.OFFLINE,
+                f"handshake not finished within {self.settings.liveness.handshake_timeout:g} s",
+                out,
+            )
+            return out
+        if (
+            self._phase not in (Phase.HTTP2, Phase.DRAINING)
+            or self._watchdog is None
+            or self._tunnel is None
         ):
-            if now - self._started_at >= self.settings.liveness.handshake_timeout:
-                self._phase = Phase.CLOSED
-                if self._tunnel is not None:
-                    self._tunnel.closed = True
-                self._set(Status.OFFLINE,
-                          f"handshake not finished within {self.settings.liveness.handshake_timeout:g} s",
-                          out)
-                return out
-        if (self._phase not in (Phase.HTTP2, Phase.DRAINING) or self._watchdog is None
-                or self._tunnel is None):
             return out
         due = self._watchdog.due(now)
         if due == "ping":
@@ -285,8 +308,9 @@ class DeviceUplink(_End):
             self._phase = Phase.CLOSED
             self._tunnel.closed = True  # a dead link: just close (UPL-R24)
             out.append(ev.LinkLost(silence))
-            self._set(Status.OFFLINE,
-                      f"no traffic for {self.settings.liveness.dead_after:g} s", out)
+            self._set(
+                Status.OFFLINE, f"no traffic for {self.settings.liveness.dead_after:g} s", out
+            )
         return out
 
     # --- serving ------------------------------------------------------------------------------
@@ -382,7 +406,11 @@ class CloudUplink(_End):
             self._phase = Phase.CLOSED
             if self._tunnel is not None:
                 self._tunnel.closed = True
-            out.append(ev.ConnectionTerminated(0, None, by_peer=True, reason="device closed the connection"))
+            out.append(
+                ev.ConnectionTerminated(
+                    0, None, by_peer=True, reason="device closed the connection"
+                )
+            )
             return out
         self._last_received = now
         if self._tunnel is None:
@@ -397,7 +425,11 @@ class CloudUplink(_End):
                 return out
             if parsed is not None:
                 self.request = ev.UpgradeRequested(
-                    parsed.target, parsed.host, parsed.headers, parsed.bearer_token, parsed.tolerated
+                    parsed.target,
+                    parsed.host,
+                    parsed.headers,
+                    parsed.bearer_token,
+                    parsed.tolerated,
                 )
                 out.append(self.request)
             return out
@@ -412,7 +444,9 @@ class CloudUplink(_End):
     def _refuse_now(self, status: int, reason: str, out: list[ev.Event]) -> None:
         body = (reason + "\n").encode("utf-8", "replace")
         self._out += self._handshake.refusal_bytes(
-            status, ((b"Content-Type", b"text/plain; charset=utf-8"),), body,
+            status,
+            ((b"Content-Type", b"text/plain; charset=utf-8"),),
+            body,
             _REASONS.get(status, "").encode(),
         )
         self._phase = Phase.CLOSED
@@ -454,8 +488,9 @@ class CloudUplink(_End):
             if not bearer_error.replace("_", "").isalnum():
                 raise LocalProtocolError(f"invalid bearer error code {bearer_error!r}")
             hdrs.append((b"www-authenticate", f'Bearer error="{bearer_error}"'.encode()))
-        self._out += self._handshake.refusal_bytes(status, tuple(hdrs), body,
-                                                   _REASONS.get(status, "").encode())
+        self._out += self._handshake.refusal_bytes(
+            status, tuple(hdrs), body, _REASONS.get(status, "").encode()
+        )
         self._phase = Phase.CLOSED
 
     def send_request(
@@ -514,20 +549,32 @@ class CloudUplink(_End):
 
     def handle_timeout(self, now: float) -> list[ev.Event]:
         out: list[ev.Event] = []
-        if self._phase is Phase.UPGRADING and now - self._created >= self.settings.liveness.handshake_timeout:
+        if (
+            self._phase is Phase.UPGRADING
+            and now - self._created >= self.settings.liveness.handshake_timeout
+        ):
             if self.request is None:
                 self._refuse_now(408, "upgrade request not complete in time", out)
             else:
                 self._phase = Phase.CLOSED
-                out.append(ev.ConnectionTerminated(0, None, by_peer=False,
-                                                   reason="application did not accept in time"))
-        elif (self._phase is Phase.HTTP2 and self._tunnel is not None
-              and self.settings.idle_timeout is not None
-              and now - self._last_received >= self.settings.idle_timeout):
+                out.append(
+                    ev.ConnectionTerminated(
+                        0, None, by_peer=False, reason="application did not accept in time"
+                    )
+                )
+        elif (
+            self._phase is Phase.HTTP2
+            and self._tunnel is not None
+            and self.settings.idle_timeout is not None
+            and now - self._last_received >= self.settings.idle_timeout
+        ):
             self._tunnel.close(ErrorCode.NO_ERROR, "idle timeout")
             self._phase = Phase.CLOSED
-            out.append(ev.ConnectionTerminated(0, self._tunnel.highest_stream_id, by_peer=False,
-                                               reason="idle timeout"))
+            out.append(
+                ev.ConnectionTerminated(
+                    0, self._tunnel.highest_stream_id, by_peer=False, reason="idle timeout"
+                )
+            )
         return out
 
     def data_to_send(self) -> bytes:

@@ -1,0 +1,9 @@
+"""``python -m uplink62676``: the command line (see :mod:`uplink62676.cli`)."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
