@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import contextlib
 
-import atheris
 from _common import main
 
-with atheris.instrument_imports(include=["uplink62676"]):
-    from uplink62676.errors import RemoteProtocolError, SoapFault
-    from uplink62676.soap import (
-        build_envelope,
-        fault_response,
-        parse_envelope,
-        parse_fault,
-        parse_response,
-        soap_action,
-    )
+from uplink62676.errors import RemoteProtocolError, SoapFault
+from uplink62676.soap import (
+    build_envelope,
+    fault_response,
+    parse_envelope,
+    parse_fault,
+    parse_response,
+    soap_action,
+)
 
 
 def target(data: bytes) -> None:

@@ -6,6 +6,7 @@ audiences (firmware teams, cloud/VMS builders, integrators).
 
 from __future__ import annotations
 
+from . import events
 from .adaption import AdaptionResult, TokenAdapter, adapt_request, adapt_response
 from .config import Capabilities, Status, UplinkConfiguration
 from .deviceid import DeviceId
@@ -23,6 +24,27 @@ from .errors import (
     UplinkError,
     XmlRejectedError,
 )
+from .events import (
+    Connected,
+    ConnectionTerminated,
+    DataReceived,
+    Event,
+    InformationalResponseReceived,
+    LinkLost,
+    PingAcknowledged,
+    RequestReceived,
+    ResponseReceived,
+    StatusChanged,
+    StreamEnded,
+    StreamReset,
+    StreamWritable,
+    TrailersReceived,
+    UpgradeAccepted,
+    UpgradeRefused,
+    UpgradeRequested,
+)
+from .handshake import RemoteAddress
+from .liveness import ReconnectSchedule
 from .query.client import Query, QueryClient, ResourceMirror
 from .query.filters import ResourceFilter, compile_filter
 from .query.pullpoint import PullPointConfig, PullPointManager
@@ -51,6 +73,7 @@ from .services.uplink_client import (
     parse_get_uplinks_response,
     parse_set_uplink_response,
 )
+from .settings import CloudSettings, DeviceSettings, FloodLimits, LivenessSettings
 from .soap import (
     SoapRequest,
     SoapResponse,
@@ -70,6 +93,8 @@ from .tls import (
     peer_common_name,
 )
 from .tokens import ReferenceToken, RemoteToken, TokenContext, TokenMapper
+from .tunnel import ErrorCode
+from .uplink import CloudUplink, DeviceUplink, Phase
 
 __version__ = "0.1.0"
 
@@ -77,43 +102,70 @@ __all__ = [
     "AccessPolicy",
     "AdaptionResult",
     "Capabilities",
+    "CloudSettings",
+    "CloudUplink",
     "ConfigStore",
     "ConfigStoreError",
     "ConfigurationChange",
     "ConfigurationError",
+    "Connected",
+    "ConnectionTerminated",
     "CorruptStoreError",
+    "DataReceived",
     "DeviceId",
+    "DeviceSettings",
+    "DeviceUplink",
+    "ErrorCode",
+    "Event",
     "EventService",
     "EventServiceConfig",
+    "FloodLimits",
     "GeoLocation",
+    "InformationalResponseReceived",
     "InvalidDeviceIdError",
     "InvalidTokenError",
+    "LinkLost",
+    "LivenessSettings",
     "LocalProtocolError",
     "Notification",
     "NotificationFault",
     "PendingResponse",
+    "Phase",
+    "PingAcknowledged",
     "Profile",
     "PropertyOperation",
     "PullPointConfig",
     "PullPointManager",
     "Query",
     "QueryClient",
+    "ReconnectSchedule",
     "ReferenceToken",
+    "RemoteAddress",
     "RemoteProtocolError",
     "RemoteToken",
+    "RequestReceived",
     "Resource",
     "ResourceFilter",
     "ResourceMirror",
     "ResourceRegistry",
+    "ResponseReceived",
     "SoapFault",
     "SoapRequest",
     "SoapResponse",
     "StaticSecurityLookup",
     "Status",
+    "StatusChanged",
+    "StreamEnded",
+    "StreamReset",
+    "StreamWritable",
     "TokenAdapter",
     "TokenContext",
     "TokenMapper",
+    "TrailersReceived",
     "TransportError",
+    "UpgradeAccepted",
+    "UpgradeRefused",
+    "UpgradeRequested",
     "UplinkConfiguration",
     "UplinkError",
     "UplinkService",
@@ -131,6 +183,7 @@ __all__ = [
     "compile_filter",
     "describe_tls_error",
     "device_tls_context",
+    "events",
     "fault_response",
     "parse_delete_uplink_response",
     "parse_envelope",

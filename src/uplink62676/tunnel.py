@@ -287,7 +287,7 @@ class Tunnel:
         n = len(buf)
         max_frame = self.settings.max_frame_size
         floods = self._floods
-        owed = self.pending_output  # octets queued for the peer, incl. ACKs this batch will add
+        owed = -1  # octets owed to the peer incl. ACKs this batch adds; measured lazily
         while n - pos >= 9:
             length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
             ftype = buf[pos + 3]
@@ -361,12 +361,12 @@ class Tunnel:
                             out,
                             (buf, batch, pos, now),
                         )
-                    owed += 9
+                    owed = (self.pending_output if owed < 0 else owed) + 9
                     if not self._control.take(now) or owed > floods.max_pending_output:
                         return self._calm("SETTINGS flood", out, (buf, batch, pos, now))
             elif ftype == _PING:
                 if not flags & _ACK:
-                    owed += 17
+                    owed = (self.pending_output if owed < 0 else owed) + 17
                     if not self._control.take(now) or owed > floods.max_pending_output:
                         return self._calm("PING flood", out, (buf, batch, pos, now))
             elif ftype == _GOAWAY:
@@ -431,9 +431,9 @@ class Tunnel:
         self, h2_events: Sequence[h2.events.Event], now: float, out: list[ev.Event]
     ) -> None:
         conn = self._conn
+        refused = self._refused
         for e in h2_events:
-            sid_ = getattr(e, "stream_id", None)
-            if sid_ in self._refused:
+            if refused and getattr(e, "stream_id", None) in refused:
                 continue
             if (
                 isinstance(e, h2.events.RequestReceived)
@@ -654,6 +654,19 @@ class Tunnel:
             raise LocalProtocolError(f"stream {stream_id} is not open for sending")
         q = self._outbound.get(stream_id)
         if q is None:
+            conn = self._conn
+            size = len(data)
+            if size <= conn.max_outbound_frame_size and size <= conn.local_flow_control_window(
+                stream_id
+            ):
+                # Fast path: nothing queued and it fits; one DATA frame now.
+                try:
+                    conn.send_data(stream_id, bytes(data), end_stream=end_stream)
+                except (h2.exceptions.H2Error, ValueError) as exc:
+                    raise LocalProtocolError(
+                        f"cannot send on stream {stream_id}: {exc!r}"
+                    ) from None
+                return
             q = self._outbound[stream_id] = _Outbound()
         if q.end_stream:
             raise LocalProtocolError(f"stream {stream_id} was already ended")

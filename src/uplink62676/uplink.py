@@ -18,6 +18,7 @@ from .errors import LocalProtocolError, RemoteProtocolError
 from .handshake import (
     CloudHandshake,
     DeviceHandshake,
+    HandshakeResult,
     RemoteAddress,
     parse_bearer_challenge,
 )
@@ -206,8 +207,9 @@ class DeviceUplink(_End):
             if not data:
                 return out
         assert self._tunnel is not None
+        connected_before = self._tunnel.preface_received
         events = self._tunnel.receive_data(data, now)
-        for i, e in enumerate(events):
+        for i, e in enumerate(() if connected_before else events):
             if isinstance(e, ev.Connected):
                 changed: list[ev.Event] = []
                 self._set(Status.CONNECTED, None, changed)
@@ -223,10 +225,7 @@ class DeviceUplink(_End):
         self._watchdog = Watchdog(self.settings.liveness, now)
         out.append(ev.UpgradeAccepted(headers))
 
-    def _refused(self, result: object, now: float, out: list[ev.Event]) -> list[ev.Event]:
-        from .handshake import HandshakeResult
-
-        assert isinstance(result, HandshakeResult)
+    def _refused(self, result: HandshakeResult, now: float, out: list[ev.Event]) -> list[ev.Event]:
         self._phase = Phase.CLOSED
         if result.error is not None:
             self._set(Status.OFFLINE, result.error, out)

@@ -32,6 +32,7 @@ from typing import Any
 import attrs
 
 from .. import events as ev
+from ._tlsshim import TlsServerShim
 from ..errors import InvalidTokenError, LocalProtocolError, TransportError
 from ..settings import CloudSettings
 from ..tls import peer_common_name
@@ -199,7 +200,7 @@ class _CloudConnection(asyncio.Protocol):
         self.loop = server._loop
         self.uplink = CloudUplink(settings=server.settings, now=self.loop.time(),
                                   manual_flow_control=True)
-        self.transport: asyncio.Transport | None = None
+        self.transport: asyncio.Transport | TlsServerShim | None = None
         self.peer = "?"
         self.info: DeviceInfo | None = None
         self.identity: tuple[str, str] | None = None
@@ -230,7 +231,7 @@ class _CloudConnection(asyncio.Protocol):
     # --- transport ----------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        assert isinstance(transport, asyncio.Transport | TlsServerShim)
         self.transport = transport
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
@@ -480,11 +481,12 @@ class CloudServer:
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._loop = asyncio.get_running_loop()
-        self._server = await self._loop.create_server(
-            lambda: _CloudConnection(self), host, port, ssl=self.ssl_context,
-            ssl_handshake_timeout=self.settings.liveness.handshake_timeout if self.ssl_context else None,
-            backlog=1024,
-        )
+        factory: Callable[[], asyncio.Protocol] = lambda: _CloudConnection(self)  # noqa: E731
+        if self.ssl_context is not None:
+            # TLS on memory BIOs: asyncio's TLS transport holds ~256 KiB per connection.
+            factory = TlsServerShim.factory(self.ssl_context, factory,
+                                            self.settings.liveness.handshake_timeout)
+        self._server = await self._loop.create_server(factory, host, port, backlog=1024)
         log.info("accepting uplinks on %s:%d (%s)", host, self.port,
                  "TLS" if self.ssl_context else "INSECURE PLAINTEXT")
 

@@ -877,6 +877,9 @@ def compile_filter(
             topics.append(compile_topic(child, known_topics, now))
         elif ns == WSNT and local == "MessageContent":
             contents.append(compile_content(child, now))
+        elif ns == WSNT and local == "ProducerProperties":
+            raise base_fault("wsnt:InvalidProducerPropertiesExpressionFault",
+                             "no producer-properties dialect is supported (EVT-10)", now)
         elif ns in _FILTER_NS and local in _RQ_FILTERS:
             if local == "LocationFilter":
                 locations.append(_parse_location(child, now, metric, use_height))
