@@ -25,8 +25,7 @@ import h2.events
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from _adapters_util import fast_schedule, make_pki  # noqa: E402
-
+from _adapters_util import fast_schedule, make_pki
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
 from uplink62676.aio.expose import ExposeServer
 

@@ -7,8 +7,8 @@ import ssl
 from collections.abc import AsyncIterator
 
 import pytest
-from _adapters_util import Pki, aio, fast_schedule, make_pki
 
+from _adapters_util import Pki, aio, fast_schedule, make_pki
 from uplink62676 import InvalidTokenError, TransportError
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
 from uplink62676.status import Status

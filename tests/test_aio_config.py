@@ -1,21 +1,23 @@
 """Device with a configuration store: a cloud reconfigures it through its own uplink
-(UPL-41, UPL-51, UPL-R25, UPL-R27; CFG-2, CFG-3, CFG-4, CFG-10, CFG-36)."""
+(UPL-8, UPL-36, UPL-40, UPL-41, UPL-51, UPL-R25, UPL-R27; CFG-2, CFG-3, CFG-4, CFG-10, CFG-36)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from _adapters_util import Pki, aio, fast_schedule, make_pki
 
+from _adapters_util import Pki, aio, fast_schedule, make_pki
 from uplink62676 import SoapFault
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
 from uplink62676.aio.config import SERVICE_PATH, ConfiguredDevice
 from uplink62676.config import UplinkConfiguration
 from uplink62676.services.uplink_client import (
     build_delete_uplink,
+    build_get_service_capabilities,
     build_get_uplinks,
     build_set_uplink,
+    parse_get_service_capabilities_response,
     parse_get_uplinks_response,
     parse_set_uplink_response,
 )
@@ -59,6 +61,12 @@ async def test_cloud_reconfigures_device_through_its_uplink(pki: Pki, tmp_path: 
                                     [("content-type", request.content_type)],  # type: ignore[attr-defined]
                                     request.body)  # type: ignore[attr-defined]
             return r.status, r.body
+
+        status, body = await call(a, build_get_service_capabilities())
+        caps = parse_get_service_capabilities_response(body, status)
+        # UPL-8, UPL-36, UPL-40: what the adapters implement is what the device reports.
+        assert caps.effective_protocols() == ("https",)
+        assert set(caps.effective_authorization_modes()) == {"mTLS", "AccessToken"}
 
         status, body = await call(a, build_get_uplinks())
         [entry] = parse_get_uplinks_response(body, status)

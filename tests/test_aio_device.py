@@ -6,8 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from _adapters_util import Pki, aio, fast_schedule, make_pki
 
+from _adapters_util import Pki, aio, fast_schedule, make_pki
 from uplink62676 import InvalidTokenError
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
 from uplink62676.settings import CloudSettings, DeviceSettings
@@ -136,7 +136,7 @@ async def test_cloud_dies_mid_request_then_reconnect_on_schedule(pki: Pki) -> No
         await cloud.close()
         error = await agent.wait_status(address, Status.OFFLINE)
         assert error and ("GOAWAY" in error or "closed" in error)
-        with pytest.raises(Exception):  # noqa: B017 - the cloud side of the request failed too
+        with pytest.raises(Exception):
             await pending
         cloud2 = await _cloud(pki)
         await cloud2.close()  # just to prove the port is reusable; restart on the same port:
@@ -392,3 +392,73 @@ async def test_tls_refusals_give_precise_errors(pki: Pki, cloud_cert: str, devic
     finally:
         await agent.stop()
         await cloud.close()
+
+
+@aio
+async def test_handshake_bounded_by_a_timer(pki: Pki) -> None:
+    """UPL-R4: TCP + TLS + upgrade + first SETTINGS are bounded (30 s); a cloud that never answers
+    the upgrade makes a failed attempt when the (driven) clock passes the bound."""
+    async def mute(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(4096)
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(mute, "127.0.0.1", 0, ssl=pki.cloud_ctx())
+    port = server.sockets[0].getsockname()[1]
+    offset = [0.0]
+    loop = asyncio.get_running_loop()
+    address = f"https://localhost:{port}/mute"
+    agent = _agent(pki, [address], clock=lambda: loop.time() + offset[0])
+    await agent.start()
+    try:
+        for _ in range(100):
+            if agent.status(address)[0] is Status.CONNECTING and agent._runners[address].conn:
+                break
+            await asyncio.sleep(0.02)
+        offset[0] = 30.5
+        agent.poke()
+        assert await agent.wait_status(address, Status.OFFLINE, 5) == \
+            "handshake not finished within 30 s"
+    finally:
+        await agent.stop()
+        server.close()
+
+
+@aio
+async def test_requests_beyond_max_concurrent_streams_queue(pki: Pki) -> None:
+    """UPL-R22, UPL-19: the device advertises 16 concurrent streams; the cloud queues the 40 requests
+    it is asked for at once instead of failing any."""
+    active = [0, 0]
+
+    async def slowish(req: TunneledRequest) -> Response:
+        active[0] += 1
+        active[1] = max(active[1], active[0])
+        await asyncio.sleep(0.05)
+        active[0] -= 1
+        return Response(200, (), req.path.encode())
+
+    cloud = await _cloud(pki)
+    agent = _agent(pki, [f"https://localhost:{cloud.port}/q"], slowish)
+    async with agent:
+        await cloud.wait_for_device("cam-1")
+        answers = await asyncio.gather(*(cloud.request("cam-1", "GET", f"/r{i}", body=None)
+                                         for i in range(40)))
+    await cloud.close()
+    assert [a.body for a in answers] == [f"/r{i}".encode() for i in range(40)]
+    assert active[1] == 16
+
+
+@aio
+async def test_stop_sends_goaway(pki: Pki) -> None:
+    """UPL-R24: closing a live uplink sends GOAWAY NO_ERROR before the connection goes."""
+    silent = _SilentCloud(pki)
+    port = await silent.start()
+    address = f"https://localhost:{port}/bye"
+    agent = _agent(pki, [address])
+    await agent.start()
+    await agent.wait_status(address, Status.CONNECTED)
+    await asyncio.sleep(0.05)
+    await agent.stop()
+    await asyncio.sleep(0.1)
+    await silent.close()
+    # GOAWAY: type 7, stream 0, last-stream-ID 0, NO_ERROR
+    assert b"\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" in silent.received

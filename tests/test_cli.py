@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _adapters_util import Pki, free_port, make_pki
 
+from _adapters_util import Pki, free_port, make_pki
 from uplink62676.cli import EXIT_CONFIG, EXIT_LISTEN, EXIT_USAGE, main, read_tokens
 
 CMD = [sys.executable, "-m", "uplink62676"]
@@ -56,7 +56,7 @@ def test_configuration_error_exit_code(tmp_path: Path) -> None:
     """Unreadable certificate files end with exit code 3 and a message naming the file."""
     r = subprocess.run([*CMD, "cloud", "--listen", "127.0.0.1:0", "--expose", "127.0.0.1:0",
                         "--cert", str(tmp_path / "none.pem"), "--key", str(tmp_path / "none.key")],
-                       capture_output=True, text=True, timeout=20)
+                       capture_output=True, text=True, timeout=20, check=False)
     assert r.returncode == EXIT_CONFIG
     assert "none.pem" in r.stderr
 
@@ -70,7 +70,7 @@ def test_cannot_listen_exit_code(pki: Pki) -> None:
         port = busy.getsockname()[1]
         r = subprocess.run([*CMD, "cloud", "--listen", f"127.0.0.1:{port}", "--expose",
                             "127.0.0.1:0", "--cert", pki.cloud[0], "--key", pki.cloud[1]],
-                           capture_output=True, text=True, timeout=20)
+                           capture_output=True, text=True, timeout=20, check=False)
     assert r.returncode == EXIT_LISTEN
     assert "cannot listen" in r.stderr
 
@@ -97,7 +97,7 @@ class _Echo(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    do_GET = do_POST = _answer
+    do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
 
     def log_message(self, *args: object) -> None:
         pass
@@ -157,7 +157,7 @@ def test_cloud_and_device_end_to_end_mtls(pki: Pki, local_server: int) -> None:
         for mode in ("--http1.1", "--http2-prior-knowledge"):
             r = subprocess.run(["curl", "-sS", mode, "-H", "authorization: Basic c2VjcmV0",
                                 "--data-binary", "hello", f"http://127.0.0.1:{expose}/devices/cam-2/"
-                                "onvif/device_service"], capture_output=True, timeout=20)
+                                "onvif/device_service"], capture_output=True, timeout=20, check=False)
             info = json.loads(r.stdout)
             assert info == {"path": "/onvif/device_service", "method": "POST", "len": 5,
                             "level": "Operator", "auth": None}
@@ -199,3 +199,43 @@ def test_cloud_tokens_end_to_end(pki: Pki, local_server: int, tmp_path: Path) ->
     assert "upgrade refused: 401 invalid_token" in bad_log
     assert "wrong-token" not in bad_log and "s3cret-token" not in err_c
     assert "reconnecting in" in bad_log
+
+
+def test_device_with_config_store(pki: Pki, local_server: int, tmp_path: Path) -> None:
+    """UPL-41, UPL-R27, CFG-2, CFG-3: `device --config` takes its uplinks from the store and serves
+    the configuration service through the uplink; GetUplinks via the cloud's front door shows it
+    Connected; other paths still reach the local server."""
+    from uplink62676.config import UplinkConfiguration
+    from uplink62676.services.uplink_client import build_get_uplinks, parse_get_uplinks_response
+    from uplink62676.status import Status
+    from uplink62676.store import ConfigStore
+
+    listen, expose = free_port(), free_port()
+    store = tmp_path / "uplinks.xml"
+    remote = f"https://localhost:{listen}/uplink"
+    ConfigStore(store).save([UplinkConfiguration(remote, "Administrator", certificate_id="dev")])
+    cloud = subprocess.Popen([*CMD, "cloud", "--listen", f"127.0.0.1:{listen}", "--expose",
+                              f"127.0.0.1:{expose}", "--cert", pki.cloud[0], "--key", pki.cloud[1],
+                              "--client-ca", pki.ca], stderr=subprocess.PIPE, text=True)
+    _wait_devices(expose, 0)
+    device = subprocess.Popen([*CMD, "device", "--config", str(store),
+                               "--cert", pki.devices["cam-3"][0], "--key", pki.devices["cam-3"][1],
+                               "--ca", pki.ca, "--forward", f"http://127.0.0.1:{local_server}"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_devices(expose, 1)
+        request = build_get_uplinks()
+        r = subprocess.run(["curl", "-sS", "-H", f"content-type: {request.content_type}",
+                            "--data-binary", "@-", "-w", "\n%{http_code}",
+                            f"http://127.0.0.1:{expose}/devices/cam-3/onvif/uplink_service"],
+                           input=request.body, capture_output=True, timeout=20, check=False)
+        body, _, code = r.stdout.rpartition(b"\n")
+        [entry] = parse_get_uplinks_response(body, int(code))
+        assert entry.remote_address == remote and entry.status is Status.CONNECTED
+        r = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{expose}/devices/cam-3/other"],
+                           capture_output=True, timeout=20, check=False)
+        assert json.loads(r.stdout)["level"] == "Administrator"
+    finally:
+        rc_d, err_d = _stop(device)
+        rc_c, _ = _stop(cloud)
+    assert rc_d == 0 and rc_c == 0, err_d

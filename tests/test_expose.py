@@ -8,8 +8,8 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from _adapters_util import Pki, aio, fast_schedule, make_pki
 
+from _adapters_util import Pki, aio, fast_schedule, make_pki
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
 from uplink62676.aio.expose import ExposeServer
 
@@ -105,15 +105,15 @@ async def test_nghttp_reaches_device(pki: Pki) -> None:
 async def test_devices_listing_and_404(pki: Pki) -> None:
     """GET /devices lists id, since, peer, auth, protocol; an unknown device is a clear 404."""
     async with _Setup(pki) as s:
-        rc, out, _ = await _run("curl", "-sS", f"{s.base}/devices")
+        _, out, _ = await _run("curl", "-sS", f"{s.base}/devices")
         listing = json.loads(out)
         assert [d["id"] for d in listing] == ["cam-1"]
         assert set(listing[0]) == {"id", "since", "peer", "auth", "protocol"}
         assert listing[0]["auth"] == "mTLS" and listing[0]["protocol"] == "h2c-reverse"
-        rc, out, _ = await _run("curl", "-sS", "-w", "%{http_code}", f"{s.base}/devices/ghost/x")
+        _, out, _ = await _run("curl", "-sS", "-w", "%{http_code}", f"{s.base}/devices/ghost/x")
         assert out.endswith(b"404") and b"no device 'ghost' is connected" in out
-        rc, out, _ = await _run("curl", "-sS", "--http2-prior-knowledge", "-w", "%{http_code}",
-                                f"{s.base}/devices/ghost/x")
+        _, out, _ = await _run("curl", "-sS", "--http2-prior-knowledge", "-w", "%{http_code}",
+                               f"{s.base}/devices/ghost/x")
         assert out.endswith(b"404")
 
 
@@ -126,8 +126,8 @@ async def test_device_gone_is_502_and_dropped(pki: Pki, mode: str) -> None:
                                         f"{s.base}/devices/cam-1/hang"))
         await asyncio.sleep(0.5)
         await s.agent.stop()
-        rc, out, err = await curl
+        _, out, err = await curl
         assert out.endswith(b"502"), (out, err)
         await s.cloud.wait_for_device("cam-1", present=False)
-        rc, out, _ = await _run("curl", "-sS", f"{s.base}/devices")
+        _, out, _ = await _run("curl", "-sS", f"{s.base}/devices")
         assert json.loads(out) == []

@@ -10,8 +10,8 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from _adapters_util import Pki, fast_schedule, make_pki
 
+from _adapters_util import Pki, fast_schedule, make_pki
 from uplink62676.aio import CloudServer
 from uplink62676.status import Status
 from uplink62676.threaded import DeviceAgent, Response, TunneledRequest, UplinkSpec

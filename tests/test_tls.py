@@ -7,8 +7,8 @@ import ssl
 from pathlib import Path
 
 import pytest
-from _adapters_util import Pki, make_pki, memory_handshake
 
+from _adapters_util import Pki, make_pki, memory_handshake
 from uplink62676 import ConfigurationError, TransportError
 from uplink62676.certs import CertificateAuthority
 from uplink62676.tls import (
@@ -148,7 +148,7 @@ def test_optional_client_certificate(pki: Pki) -> None:
 
 def test_configuration_errors(tmp_path: Path) -> None:
     """Bad files and contradictory options are ConfigurationErrors naming the value."""
-    with pytest.raises(ConfigurationError, match="missing.pem"):
+    with pytest.raises(ConfigurationError, match=r"missing\.pem"):
         cloud_tls_context(cert_file=tmp_path / "missing.pem", key_file=tmp_path / "missing.key")
     with pytest.raises(ConfigurationError, match="client_ca"):
         cloud_tls_context(cert_file=tmp_path / "x.pem", require_client_cert=True)

@@ -119,8 +119,8 @@ def read_tokens(path: Path) -> dict[str, str]:
     except OSError as exc:
         raise ConfigurationError(f"cannot read token file {str(path)!r}: {exc.strerror}") from None
     tokens: dict[str, str] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        line = line.strip()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
         if not line or line.startswith("#"):
             continue
         parts = line.split()

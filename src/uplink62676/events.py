@@ -8,6 +8,8 @@ Secrets (bearer tokens) are never shown in a repr.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
 from .status import Status
@@ -49,6 +51,14 @@ def _headers_repr(headers: Headers) -> str:
     return repr(shown)
 
 
+_QUERY_TOKEN = re.compile(r"(?<=[?&]access_token=)[^&#]*")
+
+
+def _target_repr(target: str) -> str:
+    """A request-target in reprs, with an ``access_token`` query value hidden (UPL-25)."""
+    return repr(_QUERY_TOKEN.sub("<redacted>", target))
+
+
 class Event:
     """Base class of every event (for ``isinstance`` and type hints)."""
 
@@ -65,14 +75,17 @@ class UpgradeRequested(Event):
     ``host`` is the ``Host`` header (None when a tolerated request omitted it),
     ``bearer_token`` the RFC 6750 token from ``Authorization`` or from the
     ``access_token`` query parameter (UPL-R17), ``tolerated`` names every
-    deviation from textbook HTTP/1.1 that was accepted.
+    deviation from textbook HTTP/1.1 that was accepted.  ``websocket`` is
+    True for the ``wss`` variant (``Upgrade: websocket`` with sub-protocol
+    ``h2c-reverse``, UPL-20); ``accept()`` then answers with a WebSocket ``101``.
     """
 
-    target: str
+    target: str = attrs.field(repr=_target_repr)
     host: str | None
     headers: Headers = attrs.field(repr=_headers_repr)
     bearer_token: str | None = attrs.field(default=None, repr=_redact)
     tolerated: tuple[str, ...] = ()
+    websocket: bool = False
 
     @property
     def path(self) -> str:

@@ -177,10 +177,8 @@ class DeviceHandshake:
         self._conn = h11.Connection(h11.CLIENT, max_incomplete_event_size=max_head_size)
         self._state = _DeviceState.IDLE
 
-    def request_bytes(self) -> bytes:
-        """The upgrade request (UPL-9, 10, 11, R5, R6): no body, no HTTP2-Settings."""
-        if self._state is not _DeviceState.IDLE:
-            raise LocalProtocolError("the upgrade request was already sent")
+    def _request(self) -> tuple[str, list[tuple[str, str]]]:
+        """Request-target and header fields (the WebSocket variant overrides this)."""
         headers = [
             ("Host", self.address.host_header),
             ("Connection", "Upgrade"),
@@ -192,10 +190,15 @@ class DeviceHandshake:
             headers.append(("Authorization", f"Bearer {self._token}"))
         if self._user_agent:
             headers.append(("User-Agent", self._user_agent))
+        return self.address.target, headers
+
+    def request_bytes(self) -> bytes:
+        """The upgrade request (UPL-9, 10, 11, R5, R6): no body, no HTTP2-Settings."""
+        if self._state is not _DeviceState.IDLE:
+            raise LocalProtocolError("the upgrade request was already sent")
+        target, headers = self._request()
         try:
-            out = self._conn.send(
-                h11.Request(method="GET", target=self.address.target, headers=headers)
-            )
+            out = self._conn.send(h11.Request(method="GET", target=target, headers=headers))
             out = (out or b"") + (self._conn.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as exc:
             raise ConfigurationError(f"cannot build the upgrade request: {exc}") from None
@@ -234,18 +237,20 @@ class DeviceHandshake:
             self._state = _DeviceState.FAILED
             return HandshakeResult(switched=False, error=f"malformed upgrade answer: {exc}")
 
-    def _switched(self, event: h11.InformationalResponse) -> HandshakeResult:
-        headers = _h11_headers(event.headers)
+    def _check_101(self, headers: Headers) -> str | None:
+        """Why this 101 does not switch, or None (the WebSocket variant overrides it)."""
         upgrade = _header(headers, b"upgrade")
         # UPL-R7: only a 101 naming h2c-reverse switches (case-insensitive).
         if upgrade is None or UPGRADE_TOKEN not in _tokens(upgrade):
+            return f"101 without Upgrade: {UPGRADE_TOKEN} (got {upgrade!r})"
+        return None
+
+    def _switched(self, event: h11.InformationalResponse) -> HandshakeResult:
+        headers = _h11_headers(event.headers)
+        error = self._check_101(headers)
+        if error is not None:
             self._state = _DeviceState.FAILED
-            return HandshakeResult(
-                switched=False,
-                status_code=101,
-                headers=headers,
-                error=f"101 without Upgrade: {UPGRADE_TOKEN} (got {upgrade!r})",
-            )
+            return HandshakeResult(switched=False, status_code=101, headers=headers, error=error)
         self._state = _DeviceState.SWITCHED
         trailing, _closed = self._conn.trailing_data
         return HandshakeResult(switched=True, headers=headers, trailing=bytes(trailing))
@@ -268,6 +273,9 @@ class ParsedUpgrade:
     bearer_token: str | None = attrs.field(repr=False)
     tolerated: tuple[str, ...]
     trailing: bytes
+    #: ``Upgrade: websocket`` (the ``wss`` variant, checked further by
+    #: :class:`~uplink62676.websocket.CloudWebSocketHandshake`) instead of h2c-reverse.
+    websocket: bool = False
 
 
 _REQUEST_LINE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) ([A-Za-z]+/\d\.\d)$")
@@ -371,9 +379,11 @@ class CloudHandshake:
                 http_status=400,
             )
         upgrade = _header(headers, b"upgrade")
-        if upgrade is None or UPGRADE_TOKEN not in _tokens(upgrade):
+        websocket = upgrade is not None and _tokens(upgrade) == ["websocket"]
+        if not websocket and (upgrade is None or UPGRADE_TOKEN not in _tokens(upgrade)):
             raise RemoteProtocolError(
-                f"Upgrade must name {UPGRADE_TOKEN}, got {upgrade!r}", http_status=400
+                f"Upgrade must name {UPGRADE_TOKEN} or websocket, got {upgrade!r}",
+                http_status=400,
             )
         if trailing:
             raise RemoteProtocolError(
@@ -395,6 +405,7 @@ class CloudHandshake:
             bearer_token=token,
             tolerated=tuple(tolerated),
             trailing=trailing,
+            websocket=websocket,
         )
 
     def switch_bytes(self, extra_headers: Headers = ()) -> bytes:

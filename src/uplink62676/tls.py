@@ -168,7 +168,8 @@ _VERIFY_REASONS = {
 
 _ALERTS = {
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "cloud requires a client certificate",
-    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake failure (no common cipher, or certificate required)",
+    "SSLV3_ALERT_HANDSHAKE_FAILURE": "handshake failure (no common cipher, or a certificate "
+                                     "was required)",
     "TLSV1_ALERT_UNKNOWN_CA": "peer rejected our certificate (unknown CA)",
     "SSLV3_ALERT_CERTIFICATE_EXPIRED": "peer rejected our certificate (expired)",
     "SSLV3_ALERT_BAD_CERTIFICATE": "peer rejected our certificate",

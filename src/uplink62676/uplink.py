@@ -14,7 +14,7 @@ import enum
 from collections.abc import Iterable
 
 from . import events as ev
-from .errors import LocalProtocolError, RemoteProtocolError
+from .errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
 from .handshake import (
     CloudHandshake,
     DeviceHandshake,
@@ -26,6 +26,14 @@ from .liveness import Watchdog
 from .settings import CloudSettings, DeviceSettings
 from .status import Status
 from .tunnel import ErrorCode, Role, Tunnel, _as_bytes, _lower_headers
+from .websocket import (
+    CloudWebSocketHandshake,
+    DeviceWebSocketHandshake,
+    Entropy,
+    SeededEntropy,
+    WebSocketLimits,
+    WebSocketTunnel,
+)
 
 __all__ = ["CloudUplink", "DeviceUplink", "Phase"]
 
@@ -116,6 +124,13 @@ class DeviceUplink(_End):
     octets the cloud sends.  ``status`` follows UPL-R27: ``Connecting`` until
     the cloud's preface is valid, ``Connected`` then, ``Offline`` once the
     attempt failed or the link ended (``error`` says why, without secrets).
+
+    A ``wss`` address runs the uplink over WebSocket (UPL-7, 20..29): the
+    WebSocket key and the masking keys come from ``entropy`` (pass
+    ``os.urandom`` in production; without it a :class:`SeededEntropy` seeded
+    from the address and the ``now`` of :meth:`start` is used);
+    ``token_in_query`` sends the access token as ``access_token`` query
+    parameter instead of the header (UPL-25, R17).
     """
 
     def __init__(
@@ -126,6 +141,9 @@ class DeviceUplink(_End):
         access_token: str | None = None,
         manual_flow_control: bool = False,
         allow_plaintext: bool = False,
+        entropy: Entropy | None = None,
+        token_in_query: bool = False,
+        websocket_limits: WebSocketLimits | None = None,
     ) -> None:
         self.settings = settings or DeviceSettings()
         self.address = (
@@ -133,16 +151,28 @@ class DeviceUplink(_End):
             if isinstance(remote_address, RemoteAddress)
             else RemoteAddress.parse(remote_address, allow_plaintext=allow_plaintext)
         )
+        self._seeded = entropy is None
+        self._entropy: Entropy = entropy or SeededEntropy(self.address.uri)
+        self._ws_limits = websocket_limits
+        self._handshake: DeviceHandshake
         if self.address.websocket:
-            raise LocalProtocolError(
-                f"{self.address.uri!r} is a WebSocket address; use the WebSocket uplink for wss"
+            self._handshake = DeviceWebSocketHandshake(
+                self.address,
+                entropy=self._entropy,
+                access_token=access_token,
+                token_in_query=token_in_query,
+                user_agent=self.settings.user_agent,
+                max_head_size=self.settings.max_head_size,
             )
-        self._handshake = DeviceHandshake(
-            self.address,
-            access_token=access_token,
-            user_agent=self.settings.user_agent,
-            max_head_size=self.settings.max_head_size,
-        )
+        elif token_in_query:
+            raise ConfigurationError("token_in_query applies to wss addresses only (UPL-25)")
+        else:
+            self._handshake = DeviceHandshake(
+                self.address,
+                access_token=access_token,
+                user_agent=self.settings.user_agent,
+                max_head_size=self.settings.max_head_size,
+            )
         self._manual = manual_flow_control
         self._tunnel: Tunnel | None = None
         self._phase = Phase.IDLE
@@ -178,6 +208,8 @@ class DeviceUplink(_End):
         """Begin the attempt: queue the upgrade request (UPL-9) and start the timers."""
         if self._phase is not Phase.IDLE:
             raise LocalProtocolError("start() was already called")
+        if self._seeded and isinstance(self._entropy, SeededEntropy):
+            self._entropy.reseed(f"{self.address.uri} {now!r}")  # a fresh key per attempt
         self._out += self._handshake.request_bytes()
         self._phase = Phase.UPGRADING
         self._started_at = now
@@ -220,7 +252,19 @@ class DeviceUplink(_End):
         return out
 
     def _switch(self, now: float, out: list[ev.Event], headers: ev.Headers) -> None:
-        self._tunnel = Tunnel(Role.DEVICE, self.settings, now=now, manual_flow_control=self._manual)
+        if self.address.websocket:
+            self._tunnel = WebSocketTunnel(
+                Role.DEVICE,
+                self.settings,
+                now=now,
+                manual_flow_control=self._manual,
+                entropy=self._entropy,
+                limits=self._ws_limits,
+            )
+        else:
+            self._tunnel = Tunnel(
+                Role.DEVICE, self.settings, now=now, manual_flow_control=self._manual
+            )
         self._phase = Phase.HTTP2
         self._watchdog = Watchdog(self.settings.liveness, now)
         out.append(ev.UpgradeAccepted(headers))
@@ -375,7 +419,9 @@ class CloudUplink(_End):
     SETTINGS, UPL-12..15) or :meth:`refuse` (e.g. ``401`` with a Bearer
     challenge).  A request that is malformed beyond what
     :data:`~uplink62676.handshake.TOLERATED` covers is refused with ``400``
-    automatically and reported as an ``UpgradeRefused`` event.
+    automatically and reported as an ``UpgradeRefused`` event.  Native and
+    WebSocket (``wss``) upgrades are both accepted; ``UpgradeRequested.websocket``
+    says which, and :meth:`accept` answers in kind (UPL-22, 23).
     """
 
     def __init__(
@@ -384,8 +430,11 @@ class CloudUplink(_End):
         settings: CloudSettings | None = None,
         now: float = 0.0,
         manual_flow_control: bool = False,
+        websocket_limits: WebSocketLimits | None = None,
     ) -> None:
         self.settings = settings or CloudSettings()
+        self._ws_limits = websocket_limits
+        self._ws_handshake: CloudWebSocketHandshake | None = None
         self._handshake = CloudHandshake(max_head_size=self.settings.max_head_size)
         self._manual = manual_flow_control
         self._tunnel: Tunnel | None = None
@@ -419,6 +468,8 @@ class CloudUplink(_End):
                 return out
             try:
                 parsed = self._handshake.receive_data(data)
+                if parsed is not None and parsed.websocket:
+                    self._ws_handshake = CloudWebSocketHandshake(parsed)
             except RemoteProtocolError as exc:
                 self._refuse_now(exc.http_status or 400, str(exc), out)
                 return out
@@ -429,6 +480,7 @@ class CloudUplink(_End):
                     parsed.headers,
                     parsed.bearer_token,
                     parsed.tolerated,
+                    parsed.websocket,
                 )
                 out.append(self.request)
             return out
@@ -442,9 +494,10 @@ class CloudUplink(_End):
 
     def _refuse_now(self, status: int, reason: str, out: list[ev.Event]) -> None:
         body = (reason + "\n").encode("utf-8", "replace")
+        version = ((b"Sec-WebSocket-Version", b"13"),) if status == 426 else ()  # RFC 6455 4.4
         self._out += self._handshake.refusal_bytes(
             status,
-            ((b"Content-Type", b"text/plain; charset=utf-8"),),
+            ((b"Content-Type", b"text/plain; charset=utf-8"), *version),
             body,
             _REASONS.get(status, "").encode(),
         )
@@ -463,8 +516,20 @@ class CloudUplink(_End):
         if self._phase is not Phase.UPGRADING or self.request is None:
             raise LocalProtocolError("accept() needs a pending upgrade request")
         self.default_authority = authority or "uplink.invalid"
-        self._out += self._handshake.switch_bytes(tuple(_lower_headers(headers)))
-        self._tunnel = Tunnel(Role.CLOUD, self.settings, now=now, manual_flow_control=self._manual)
+        if self._ws_handshake is not None:
+            self._out += self._ws_handshake.switch_bytes(tuple(_lower_headers(headers)))
+            self._tunnel = WebSocketTunnel(
+                Role.CLOUD,
+                self.settings,
+                now=now,
+                manual_flow_control=self._manual,
+                limits=self._ws_limits,
+            )
+        else:
+            self._out += self._handshake.switch_bytes(tuple(_lower_headers(headers)))
+            self._tunnel = Tunnel(
+                Role.CLOUD, self.settings, now=now, manual_flow_control=self._manual
+            )
         self._phase = Phase.HTTP2
         self._out += self._tunnel.data_to_send()
 

@@ -10,6 +10,7 @@ uplink costs what OpenSSL and the state machines need and little more.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 from collections.abc import Callable
@@ -141,10 +142,8 @@ class TlsServerShim(asyncio.Protocol):
     def close(self) -> None:
         if self._raw is None or self._raw.is_closing():
             return
-        try:
+        with contextlib.suppress(ssl.SSLError, OSError):
             self._obj.unwrap()  # close_notify
-        except (ssl.SSLError, OSError):
-            pass
         self._flush()
         self._raw.close()
 

@@ -32,12 +32,12 @@ from typing import Any
 import attrs
 
 from .. import events as ev
-from ._tlsshim import TlsServerShim
 from ..errors import InvalidTokenError, LocalProtocolError, TransportError
 from ..settings import CloudSettings
 from ..tls import peer_common_name
 from ..tunnel import ErrorCode
 from ..uplink import CloudUplink, Phase
+from ._tlsshim import TlsServerShim
 
 __all__ = [
     "CloudResponse",
@@ -51,7 +51,7 @@ __all__ = [
 log = logging.getLogger("uplink62676.cloud")
 
 #: ``token -> device identity`` (None or InvalidTokenError: refused); may be async.
-TokenValidator = Callable[[str], "str | None | Awaitable[str | None]"]
+TokenValidator = Callable[[str], "str | Awaitable[str | None] | None"]
 
 
 def _redact(value: object) -> str:
@@ -192,6 +192,12 @@ class ResponseStream:
             self.cancel()
 
 
+def _outcome(task: asyncio.Future[tuple[str, Any, str]]) -> tuple[str, Any, str]:
+    if task.cancelled() or task.exception() is not None:
+        return ("refuse", 500, "token validator failed")
+    return task.result()
+
+
 class _CloudConnection(asyncio.Protocol):
     """One accepted uplink; cheap while idle (no task, one timer handle at most)."""
 
@@ -217,10 +223,7 @@ class _CloudConnection(asyncio.Protocol):
         """Hand free streams to queued requests, first come first served."""
         if not self.slot_waiters:
             return
-        if self.closed:
-            free = len(self.slot_waiters)
-        else:
-            free = self.uplink.stream_slots - self.reserved
+        free = len(self.slot_waiters) if self.closed else self.uplink.stream_slots - self.reserved
         while self.slot_waiters and free > 0:
             waiter = self.slot_waiters.popleft()
             if not waiter.done():
@@ -350,9 +353,7 @@ class _CloudConnection(asyncio.Protocol):
         result = self.server._authenticate(ctx)
         if inspect.isawaitable(result):
             task = asyncio.ensure_future(result)
-            task.add_done_callback(lambda t: self._decided(ctx, t.result() if not t.cancelled()
-                                                           and t.exception() is None
-                                                           else ("refuse", 500, "validator failed")))
+            task.add_done_callback(lambda t: self._decided(ctx, _outcome(t)))
         else:
             self._decided(ctx, result)
 
@@ -418,7 +419,8 @@ class _CloudConnection(asyncio.Protocol):
                 if chunk:
                     self.uplink.send_data(stream_id, chunk)
                     self.flush()
-                while self.uplink.queued(stream_id) > high and state.error is None and not self.closed:
+                while (self.uplink.queued(stream_id) > high and state.error is None
+                       and not self.closed):
                     state.writable.clear()
                     await state.writable.wait()
                 while self.can_write is not None and not self.closed:
@@ -547,7 +549,8 @@ class CloudServer:
             return ("refuse", 401, "invalid access token")
         return self._identify(ctx, identity, "AccessToken")
 
-    def _identify(self, ctx: UpgradeContext, identity: str | None, auth: str) -> tuple[str, Any, str]:
+    def _identify(self, ctx: UpgradeContext, identity: str | None,
+                  auth: str) -> tuple[str, Any, str]:
         if self.identity_hook is not None:
             hooked = self.identity_hook(ctx)
             if hooked:

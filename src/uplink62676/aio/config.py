@@ -56,7 +56,7 @@ class ConfiguredDevice:
         return [self.spec_factory(c.remote_address, c.user_level) for c in configurations]
 
     def initial(self, extra: Iterable[UplinkSpec] = ()) -> list[UplinkSpec]:
-        """The uplinks to start with: the stored ones plus ``extra`` (not managed by the service)."""
+        """The uplinks to start with: the stored ones plus ``extra`` (not in the service)."""
         self._extra = list(extra)
         return self.specs(self.service.configurations) + self._extra
 

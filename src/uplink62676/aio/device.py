@@ -256,7 +256,8 @@ class _Connection:
             elif isinstance(e, ev.StatusChanged):
                 runner.set_status(e.status, e.error)
             elif isinstance(e, ev.UpgradeAccepted):
-                log.info("uplink %s: 101 Switching Protocols, roles swapped (device = HTTP/2 server)",
+                log.info("uplink %s: 101 Switching Protocols, roles swapped "
+                         "(device = HTTP/2 server)",
                          runner.spec.remote_address)
             elif isinstance(e, ev.Connected):
                 runner.schedule.connected(runner.agent.clock())
@@ -266,8 +267,9 @@ class _Connection:
                             e.status_code, e.reason,
                             f" (Bearer error={e.bearer_error})" if e.bearer_error else "")
             elif isinstance(e, ev.ConnectionTerminated):
-                log.info("uplink %s: HTTP/2 connection ended (code %d%s)", runner.spec.remote_address,
-                         e.error_code, f", {e.reason}" if e.reason else "")
+                log.info("uplink %s: HTTP/2 connection ended (code %d%s)",
+                         runner.spec.remote_address, e.error_code,
+                         f", {e.reason}" if e.reason else "")
             elif isinstance(e, ev.LinkLost):
                 log.warning("uplink %s: nothing received for %.1f s, closing",
                             runner.spec.remote_address, e.silence)
@@ -598,7 +600,8 @@ class DeviceAgent:
         for waiter in self._waiters:
             waiter.set()
 
-    async def wait_status(self, remote_address: str, status: Status, timeout: float = 10.0) -> str | None:
+    async def wait_status(self, remote_address: str, status: Status,
+                          timeout: float = 10.0) -> str | None:
         """Wait until an uplink has ``status``; returns its Error."""
         async def _wait() -> str | None:
             while True:
@@ -628,7 +631,8 @@ class DeviceAgent:
         def _watch(events: Iterable[ev.Event]) -> None:
             events = list(events)
             for e in events:
-                if isinstance(e, ev.PingAcknowledged) and e.payload == payload and not waiter.done():
+                if (isinstance(e, ev.PingAcknowledged) and e.payload == payload
+                        and not waiter.done()):
                     waiter.set_result(self.clock() - started)
             original(events)
 

@@ -42,10 +42,16 @@ def _forward_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, by
 class _Answer:
     """A locally made answer (404, 502, the device list)."""
 
-    def __init__(self, status: int, body: bytes, content_type: bytes = b"text/plain; charset=utf-8"):
+    def __init__(self, status: int, body: bytes,
+                 content_type: bytes = b"text/plain; charset=utf-8") -> None:
         self.status = status
         self.body = body
-        self.headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+        self.headers = [(b"content-type", content_type),
+                        (b"content-length", str(len(body)).encode())]
+
+
+def _unknown(device_id: str) -> _Answer:
+    return _Answer(404, f"no device {device_id!r} is connected (see GET /devices)\n".encode())
 
 
 class ExposeServer:
@@ -58,7 +64,8 @@ class ExposeServer:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._server = await asyncio.start_server(self._client, host, port, limit=_READ, backlog=1024)
+        self._server = await asyncio.start_server(self._client, host, port, limit=_READ,
+                                                  backlog=1024)
         log.info("exposing devices on http://%s:%d/devices/<device-id>/... (HTTP/1.1 and h2c)",
                  host, self.port)
 
@@ -94,12 +101,13 @@ class ExposeServer:
         device_id, tail = rest[:cut], rest[cut:]
         target = tail if tail.startswith("/") else "/" + tail
         if self.cloud.device(device_id) is None:
-            return _Answer(404, f"no device {device_id!r} is connected (see GET /devices)\n".encode())
+            return _unknown(device_id)
         try:
-            return await self.cloud.open_stream(device_id, method, target, _forward_headers(headers),
-                                                body, timeout=self.timeout)
+            return await self.cloud.open_stream(device_id, method, target,
+                                                _forward_headers(headers), body,
+                                                timeout=self.timeout)
         except KeyError:
-            return _Answer(404, f"no device {device_id!r} is connected (see GET /devices)\n".encode())
+            return _unknown(device_id)
         except TransportError as exc:
             log.warning("request to %s failed: %s", device_id, exc)
             return _Answer(502, f"device {device_id!r}: {exc}\n".encode())
@@ -173,10 +181,7 @@ class _H1Front:
         headers = [(bytes(k).lower(), bytes(v)) for k, v in request.headers]
         peek = await self._next()
         body: bytes | AsyncIterator[bytes] | None
-        if isinstance(peek, h11.EndOfMessage):
-            body = None
-        else:
-            body = self._body(peek)
+        body = None if isinstance(peek, h11.EndOfMessage) else self._body(peek)
         answer = await self.server._route(method, request.target.decode("latin-1"), headers, body)
         if isinstance(answer, _Answer):
             # Drain an unread body so the connection stays usable.

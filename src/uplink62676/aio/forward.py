@@ -42,7 +42,8 @@ class HttpForwarder:
         self.port = parts.port or (443 if parts.scheme == "https" else 80)
         self.prefix = parts.path.rstrip("/")
         self.host_header = parts.netloc.rpartition("@")[2]
-        self.ssl = (ssl_context or ssl.create_default_context()) if parts.scheme == "https" else None
+        https = parts.scheme == "https"
+        self.ssl = (ssl_context or ssl.create_default_context()) if https else None
         self.timeout = timeout
 
     async def __call__(self, request: TunneledRequest) -> Response:
@@ -107,7 +108,8 @@ class HttpForwarder:
             raise ConnectionError(f"unexpected {event!r}")
 
     async def _download(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter, upload: asyncio.Task[None]) -> AsyncIterator[bytes]:
+                        writer: asyncio.StreamWriter,
+                        upload: asyncio.Task[None]) -> AsyncIterator[bytes]:
         try:
             while True:
                 try:

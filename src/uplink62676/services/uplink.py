@@ -309,6 +309,9 @@ class UplinkService:
                 parts += (b"<tup:Error>", _escape(error), b"</tup:Error>")
             parts.append(tail)
         parts.append(_GET_UPLINKS_CLOSE)
+        if len(self._fragments) > len(self._entries):  # forget deleted entries
+            for stale in self._fragments.keys() - self._entries.keys():
+                del self._fragments[stale]
         return b"".join(parts)
 
     def _live_status(self, address: str) -> tuple[Status, str | None]:

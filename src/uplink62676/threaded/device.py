@@ -237,7 +237,8 @@ class _Connection:
             elif isinstance(e, ev.StatusChanged):
                 runner.set_status(e.status, e.error)
             elif isinstance(e, ev.UpgradeAccepted):
-                log.info("uplink %s: 101 Switching Protocols, roles swapped", runner.spec.remote_address)
+                log.info("uplink %s: 101 Switching Protocols, roles swapped",
+                         runner.spec.remote_address)
             elif isinstance(e, ev.Connected):
                 runner.schedule.connected(runner.agent.clock())
             elif isinstance(e, ev.UpgradeRefused):
@@ -246,9 +247,9 @@ class _Connection:
             elif isinstance(e, ev.LinkLost):
                 log.warning("uplink %s: nothing received for %.1f s, closing",
                             runner.spec.remote_address, e.silence)
-            elif isinstance(e, ev.PingAcknowledged):
-                if (w := self.ping_waiters.get(e.payload)) is not None:
-                    w.append(e.round_trip or 0.0)
+            elif isinstance(e, ev.PingAcknowledged) and (
+                    w := self.ping_waiters.get(e.payload)) is not None:
+                w.append(e.round_trip or 0.0)
         self.cond.notify_all()
 
     # --- request threads ----------------------------------------------------------------------
@@ -496,7 +497,8 @@ class DeviceAgent:
     def wait_status(self, remote_address: str, status: Status, timeout: float = 10.0) -> str | None:
         """Block until the uplink has ``status``; returns its Error (TimeoutError otherwise)."""
         with self._changed:
-            if not self._changed.wait_for(lambda: self.status(remote_address)[0] is status, timeout):
+            if not self._changed.wait_for(lambda: self.status(remote_address)[0] is status,
+                                          timeout):
                 raise TimeoutError(f"{remote_address} did not become {status.value}")
         return self.status(remote_address)[1]
 
