@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from _adapters_util import fast_schedule, make_pki
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
 from uplink62676.aio.expose import ExposeServer
+from uplink62676.settings import DeviceSettings
 
 BODY = (b'<?xml version="1.0" encoding="UTF-8"?>\n<env:Envelope xmlns:env="http://www.w3.org/'
         b'2003/05/soap-envelope"><env:Body><tds:GetDeviceInformationResponse xmlns:tds="http://'
@@ -134,8 +135,10 @@ async def device(url: str, ca: str, cert: str, key: str) -> None:
 
     logging.disable(logging.INFO)
     ctx = device_tls_context(ca_file=ca, cert_file=cert, key_file=key)
+    # UPL-R22 allows 16-100 concurrent streams; a device answering from memory takes 100.
     agent = DeviceAgent(_device, identity="cam-1", schedule_factory=fast_schedule,
-                        uplinks=[UplinkSpec(url, ctx)])
+                        uplinks=[UplinkSpec(url, ctx)],
+                        settings=DeviceSettings(max_concurrent_streams=100))
     await agent.start()
     await asyncio.Event().wait()
 

@@ -65,7 +65,7 @@ async def test_cloud_reconfigures_device_through_its_uplink(pki: Pki, tmp_path: 
         status, body = await call(a, build_get_service_capabilities())
         caps = parse_get_service_capabilities_response(body, status)
         # UPL-8, UPL-36, UPL-40: what the adapters implement is what the device reports.
-        assert caps.effective_protocols() == ("https",)
+        assert caps.effective_protocols() == ("https", "wss")
         assert set(caps.effective_authorization_modes()) == {"mTLS", "AccessToken"}
 
         status, body = await call(a, build_get_uplinks())

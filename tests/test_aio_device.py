@@ -462,3 +462,61 @@ async def test_stop_sends_goaway(pki: Pki) -> None:
     await silent.close()
     # GOAWAY: type 7, stream 0, last-stream-ID 0, NO_ERROR
     assert b"\x00\x00\x08\x07\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00" in silent.received
+
+
+@aio
+async def test_default_schedules_differ_per_device_and_uplink(pki: Pki) -> None:
+    """UPL-50, UPL-R25, UPL-R26: each uplink's schedule is seeded from the device identity and its
+    address, so devices (and a device's uplinks) do not reconnect in lockstep; intervals double
+    from the individual d0 and stop at 30 s."""
+    from uplink62676.aio.device import _default_schedule
+
+    schedules = [_default_schedule(f"cam-{n}|https://cloud.example/u") for n in range(50)]
+    starts = {s.start for s in schedules}
+    assert len(starts) > 45
+    assert all(s.min_start <= s.start <= s.max_start for s in schedules)  # type: ignore[operator]
+    one = _default_schedule("cam-1|https://a.example/u")
+    assert one.start != _default_schedule("cam-1|https://b.example/u").start
+    waits = [one.next_wait() for _ in range(7)]
+    assert waits[1] == 2 * waits[0] and waits[-1] == 30.0
+
+
+@aio
+async def test_cloud_cancel_stops_the_handler(pki: Pki) -> None:
+    """A stream the cloud resets (RST_STREAM CANCEL) cancels the handler serving it."""
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def long(req: TunneledRequest) -> Response:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return Response(200)
+
+    cloud = await _cloud(pki)
+    agent = _agent(pki, [f"https://localhost:{cloud.port}/c"], long)
+    async with agent:
+        await cloud.wait_for_device("cam-1")
+        task = asyncio.create_task(cloud.open_stream("cam-1", "GET", "/long", body=None))
+        await started.wait()
+        task.cancel()  # the cloud side gives up: RST_STREAM
+        await asyncio.wait_for(cancelled.wait(), 5)
+    await cloud.close()
+
+
+@aio
+async def test_websocket_uplink(pki: Pki) -> None:
+    """UPL-7, UPL-20, UPL-26, UPL-27: a wss RemoteAddress runs h2c-reverse inside WebSocket
+    frames through the same agent and cloud; requests work as over the native variant."""
+    cloud = await _cloud(pki)
+    address = f"wss://localhost:{cloud.port}/uplink/ws"
+    agent = _agent(pki, [address])
+    async with agent:
+        await cloud.wait_for_device("cam-1")
+        assert cloud.devices()[0].protocol == "h2c-reverse/websocket"
+        r = await cloud.request("cam-1", "POST", "/onvif/x", body=b"w" * 70000)
+        assert r.body == b"POST /onvif/x Operator 70000"
+        assert 0 <= await agent.ping(address) < 5
+    await cloud.close()

@@ -16,9 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from _adapters_util import Pki, free_port, make_pki
-from uplink62676.cli import EXIT_CONFIG, EXIT_LISTEN, EXIT_USAGE, main, read_tokens
+from uplink62676 import ConfigurationError
+from uplink62676.cli import EXIT_CONFIG, EXIT_LISTEN, EXIT_USAGE, main, parse_tokens, read_tokens
 
 CMD = [sys.executable, "-m", "uplink62676"]
 
@@ -82,6 +85,18 @@ def test_token_file(tmp_path: Path) -> None:
     path.write_text("only-one-field\n")
     with pytest.raises(Exception, match="expected 'TOKEN DEVICE-ID'"):
         read_tokens(path)
+
+
+@given(st.text())
+def test_parse_tokens_total(text: str) -> None:
+    """Every token file either parses into whitespace-free pairs or raises ConfigurationError."""
+    try:
+        tokens = parse_tokens(text)
+    except ConfigurationError as exc:
+        assert "expected 'TOKEN DEVICE-ID'" in str(exc)
+        return
+    for token, device in tokens.items():
+        assert token and device and token.split() == [token] and device.split() == [device]
 
 
 class _Echo(http.server.BaseHTTPRequestHandler):

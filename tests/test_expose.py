@@ -8,10 +8,13 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from _adapters_util import Pki, aio, fast_schedule, make_pki
+from uplink62676 import ConfigurationError
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
-from uplink62676.aio.expose import ExposeServer
+from uplink62676.aio.expose import ExposeServer, split_device_path
 
 
 @pytest.fixture(scope="module")
@@ -131,3 +134,20 @@ async def test_device_gone_is_502_and_dropped(pki: Pki, mode: str) -> None:
         await s.cloud.wait_for_device("cam-1", present=False)
         _, out, _ = await _run("curl", "-sS", f"{s.base}/devices")
         assert json.loads(out) == []
+
+
+@given(st.text())
+def test_split_device_path_round_trip(tail: str) -> None:
+    """Every /devices/... path splits into an id without '/' or '?' and a rest that maps back."""
+    device_id, rest = split_device_path("/devices/" + tail)
+    assert "/" not in device_id and "?" not in device_id and rest.startswith("/")
+    if rest == "/" and tail == device_id:
+        return
+    assert tail == device_id + (rest[1:] if rest.startswith("/?") else rest)
+
+
+def test_split_device_path_rejects_other_paths() -> None:
+    with pytest.raises(ConfigurationError):
+        split_device_path("/other")
+    assert split_device_path("/devices/cam-1?x=1") == ("cam-1", "/?x=1")
+    assert split_device_path("/devices/cam-1") == ("cam-1", "/")

@@ -559,3 +559,18 @@ def test_haversine_option_box_is_conservative(lat, lon, radius, bearing, frac) -
                                         math.cos(d) - math.sin(p1) * math.sin(p2))
     lon2 = (math.degrees(l2) + 180) % 360 - 180
     assert f.matches_location(GeoLocation(lon2, math.degrees(p2)))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.floats(-89.5, 89.5), st.floats(-180, 180), st.floats(1, 30_000),
+       st.floats(0, 360), st.one_of(st.floats(0, 2), st.floats(0.995, 1.02)))
+def test_location_filter_agrees_with_oracle(lat, lon, radius, azimuth, frac) -> None:
+    """RQ-R7: box, sure-accept shortcut and exact distance together decide like GeographicLib."""
+    from uplink62676.query.filters import LocationFilter
+
+    p = G.Direct(lat, lon, azimuth, radius * frac)
+    ref = G.Inverse(lat, lon, p["lat2"], p["lon2"])["s12"]
+    if abs(ref - radius) < 1e-3:
+        return
+    got = LocationFilter(lon, lat, radius).matches_location(GeoLocation(p["lon2"], p["lat2"]))
+    assert got is (ref <= radius)

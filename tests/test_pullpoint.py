@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from uplink62676._xml import parse_xml
-from uplink62676.errors import LocalProtocolError, NotificationFault
+from uplink62676.errors import LocalProtocolError, NotificationFault, UplinkError
 from uplink62676.namespaces import TEV, WSNT
 from uplink62676.query.filters import compile_filter
 from uplink62676.query.pullpoint import (
@@ -21,7 +25,12 @@ from uplink62676.query.resources import (
     Resource,
     ResourceRegistry,
 )
-from uplink62676.query.xstime import format_datetime, parse_datetime
+from uplink62676.query.xstime import (
+    format_datetime,
+    format_duration,
+    parse_datetime,
+    parse_duration,
+)
 
 T0 = 1_772_352_930.0  # 2026-03-01T08:15:30Z
 INIT, CHANGED, DELETED = (PropertyOperation.INITIALIZED, PropertyOperation.CHANGED,
@@ -392,3 +401,48 @@ def test_times_are_utc_z_evt3() -> None:
     """EVT-3, EVT-14, EVT-26: times format as UTC with Z."""
     assert format_datetime(T0) == "2026-03-01T08:15:30Z"
     assert format_datetime(T0 + 0.12) == "2026-03-01T08:15:30.120Z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0, 4e9))
+def test_datetime_round_trip_evt3(epoch) -> None:
+    """EVT-3, EVT-R2: format/parse of xs:dateTime round-trips to the millisecond, always with Z."""
+    text = format_datetime(epoch)
+    assert text.endswith("Z")
+    assert parse_datetime(text) == pytest.approx(epoch, abs=0.0005)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 10**7), st.sampled_from([0, 0.5, 0.25]))
+def test_duration_round_trip_evt_r2(seconds, frac) -> None:
+    """EVT-R2: PTnHnMnS durations round-trip; P1M is added calendar-wise."""
+    d = parse_duration(format_duration(seconds + frac))
+    assert d.length_from(T0) == seconds + frac and not d.negative
+    assert parse_duration("P1M").length_from(T0) == 31 * 86400  # March has 31 days
+    assert parse_duration("-P1Y2M").length_from(T0) < -400 * 86400
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="PYMDTHS0123456789.-+:Z ", max_size=30))
+def test_time_parsers_are_total(text) -> None:
+    """EVT-R2: every text is a duration/dateTime or our LocalProtocolError, nothing else."""
+    for parser in (parse_duration, parse_datetime):
+        with contextlib.suppress(UplinkError):
+            parser(text)
+
+
+def test_overflow_with_distinct_properties_stays_cheap_evt_r8() -> None:
+    """EVT-R8: distinct property transitions are never dropped, even far beyond the limit."""
+    m = manager(0, max_queue=10, history=0)
+    sid = m.create(None, T0, initial_termination="PT10M").id
+    for i in range(5000):
+        m.put_resource(Resource(f"B:{i}"), T0 + 1)
+    r = pull(m, sid, T0 + 2, limit=1000)
+    assert len(r.messages) == 1000
+    total = 1000
+    while True:
+        got = pull(m, sid, T0 + 3, timeout=0, limit=1000).messages
+        if not got:
+            break
+        total += len(got)
+    assert total == 5000

@@ -322,7 +322,7 @@ def test_client_against_simulated_vss() -> None:
 
 
 def test_reader_tolerates_order_and_vendor_items_evt43_evt52() -> None:
-    """EVT-43, EVT-52, RQ-R2, OQ-25: items in any order, vendor QName items ignored, all Scopes."""
+    """EVT-43, EVT-52, RQ-R2, OQ-25, OQ-28: any item order, vendor items ignored, all Scopes."""
     xml = """<wsnt:NotificationMessage xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2"
         xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:t="http://www.onvif.org/ver10/topics">
       <wsnt:Topic Dialect="http://www.onvif.org/ver10/tev/topicExpression/ConcreteSet"
@@ -344,3 +344,43 @@ def test_reader_tolerates_order_and_vendor_items_evt43_evt52() -> None:
         parse_notification(etree.fromstring(xml.replace("t:Resource", "x:Resource").encode()))
     with pytest.raises(RemoteProtocolError):
         parse_notification(etree.fromstring(xml.replace('"Changed"', '"Moved"').encode()))
+
+
+_names = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cn")), max_size=20)
+_coords = st.one_of(st.none(), st.floats(-180, 180))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text("abc:_09", min_size=1, max_size=20), st.sampled_from(["MediaProfile", "Track"]),
+       st.one_of(st.none(), _names), st.one_of(st.none(), st.builds(GeoLocation, _coords,
+                                                                   _coords, _coords)),
+       st.lists(_names, max_size=3), st.one_of(st.none(), st.booleans()),
+       st.sampled_from(list(PropertyOperation)), st.floats(0, 4e9))
+def test_notification_xml_round_trip(token, kind, name, loc, scopes, offline, op, t) -> None:
+    """RQ-5..RQ-8, RQ-R2, EVT-41, EVT-48: any resource notification survives write + read."""
+    r = Resource(token, kind, name, loc, tuple(scopes), offline)
+    note = Notification(r.topic, round(t, 3), op, token,
+                        None if op is PropertyOperation.DELETED else r)
+    parent = etree.Element("{urn:x}batch", nsmap=NSMAP)
+    append_notification(parent, note, "http://vss/onvif/events_service")
+    back = parse_notification(etree.fromstring(etree.tostring(parent))[0])
+    assert back.operation is op and back.token == token and back.data == note.data
+    assert back.utc_time == pytest.approx(note.utc_time, abs=0.0005)
+
+
+def test_client_values_are_checked() -> None:
+    """RQ-R13: bad client parameters and unrepresentable values raise our error."""
+    with pytest.raises(LocalProtocolError, match="x00"):
+        Query(prefix="A\x00").filter_element()
+    with pytest.raises(LocalProtocolError):
+        pull_messages_request("http://x/\x01")
+    with pytest.raises(LocalProtocolError, match="timeout"):
+        QueryClient("http://x/", Query(), timeout=60, termination=60)
+    with pytest.raises(LocalProtocolError, match="message_limit"):
+        QueryClient("http://x/", Query(), message_limit=0)
+    client = QueryClient("http://x/", Query())
+    with pytest.raises(LocalProtocolError, match="idle"):
+        client.receive(200, b"", T0)
+    client.next_request(T0)
+    client.connection_lost()
+    assert client.state is ClientState.IDLE and client.next_deadline() is None

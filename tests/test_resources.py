@@ -56,6 +56,9 @@ def test_resource_value_rq5_rq6_rq7() -> None:
         Resource("A:1", scopes="onvif://x")
     with pytest.raises(LocalProtocolError, match="None"):
         Resource("A:1", scopes=[None])
+    for bad in ({"token": "A:\x00"}, {"name": "a\x01"}, {"scopes": ["onvif://\ufffe"]}):
+        with pytest.raises(LocalProtocolError, match="XML"):
+            Resource(**{"token": "A:1", **bad})
 
 
 def test_resource_kinds_rq4_rq_r1() -> None:

@@ -329,7 +329,7 @@ def test_second_pull_and_cancel_evt28() -> None:
     ("PT10M", "tev:PullMessagesFaultResponse"), ("P1M", "tev:PullMessagesFaultResponse"),
 ])
 def test_pull_timeout_faults_evt_r2_evt29(timeout, expected) -> None:
-    """EVT-R2, EVT-29, EVT-R13, events.md 17.5: negative / malformed / too long Timeout."""
+    """EVT-R2, EVT-29, EVT-R13, OQ-29, events.md 17.5: negative / malformed / too long Timeout."""
     svc = service(0)
     path = path_of(subscribe(svc))
     resp = call(svc, pull_body(timeout), path=path)
@@ -451,3 +451,13 @@ def test_deleted_carries_no_data_evt48() -> None:
     assert msg.find(f"{{{TT}}}Data") is None
     assert msg.find(f"{{{TT}}}Source/{{{TT}}}SimpleItem").get("Value") == \
         "32010001071321008015:prof_0"
+
+
+def test_bytes_headers_from_h2() -> None:
+    """EVT-R1, UPL-R21: h2-style bytes header pairs build the pull-point address too."""
+    svc = service(0)
+    resp = svc.handle("POST", "/onvif/events_service",
+                      [(b":scheme", b"https"), (b":authority", b"dev.uplink"),
+                       (b"content-type", b"application/soap+xml")],
+                      envelope("<tev:CreatePullPointSubscription/>"), T0)
+    assert b"https://dev.uplink/onvif/events/pullpoint/" in resp.body

@@ -162,3 +162,38 @@ def test_threaded_tls_refusals(pki: Pki) -> None:
             time.sleep(0.02)
         assert agent.status(address)[1].startswith("TLS: unknown CA")  # type: ignore[union-attr]
     c.close()
+
+
+def test_threaded_add_remove_and_missing_client_cert(pki: Pki) -> None:
+    """UPL-33, UPL-51, UPL-R27: run-time changes start/stop uplinks; a device without a client
+    certificate is refused by an mTLS cloud with a precise Error."""
+    c = CloudThread(pki)
+    good = f"https://localhost:{c.port}/g"
+    bare = f"https://127.0.0.1:{c.port}/n"
+    agent = DeviceAgent(echo, identity="cam-1", schedule_factory=fast_schedule)
+    with agent:
+        agent.set_uplinks([UplinkSpec(good, pki.device_ctx("cam-1")),
+                           UplinkSpec(bare, pki.device_ctx(None))])
+        agent.wait_status(good, Status.CONNECTED)
+        deadline = time.monotonic() + 5
+        while agent.status(bare)[1] is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert agent.status(bare)[1] == "TLS: cloud requires a client certificate"
+        agent.set_uplinks([])
+        assert agent.uplinks == ()
+        c.run(c.cloud.wait_for_device("cam-1", present=False))
+    c.close()
+
+
+def test_threaded_websocket_uplink(pki: Pki) -> None:
+    """UPL-7, UPL-20, UPL-27: the threaded device runs a wss uplink too."""
+    c = CloudThread(pki)
+    address = f"wss://localhost:{c.port}/ws"
+    agent = DeviceAgent(echo, identity="cam-1", schedule_factory=fast_schedule,
+                        uplinks=[UplinkSpec(address, pki.device_ctx("cam-1"), user_level="User")])
+    with agent:
+        agent.wait_status(address, Status.CONNECTED)
+        c.run(c.cloud.wait_for_device("cam-1"))
+        r = c.run(c.cloud.request("cam-1", "POST", "/w", body=b"q" * 50_000))
+        assert r.body == b"/w User 50000"
+    c.close()

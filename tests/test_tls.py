@@ -36,7 +36,8 @@ def _client(ca: CertificateAuthority, tmp: Path) -> ssl.SSLContext:
 
 
 def test_device_context_defaults() -> None:
-    """UPL-2, UPL-R2: device is a verifying TLS client, TLS 1.2 minimum."""
+    """UPL-2, UPL-R2, UPL-32, UPL-R15: the device is a verifying TLS client (TLS 1.2 minimum); with
+    no validation policy configured it still validates the path and the name (device default)."""
     ctx = device_tls_context(ca_data=CertificateAuthority().cert_pem)
     assert ctx.verify_mode is ssl.CERT_REQUIRED
     assert ctx.check_hostname

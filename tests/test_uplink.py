@@ -396,8 +396,7 @@ def test_bad_remote_address() -> None:
     with pytest.raises(ConfigurationError, match="no host"):
         DeviceUplink("https:///uplink")
     assert DeviceUplink("HTTPS://cloud.example.com").address.scheme == "https"
-    with pytest.raises(LocalProtocolError, match="WebSocket"):
-        DeviceUplink("wss://cloud.example.com/ws")
+    assert DeviceUplink("WSS://cloud.example.com/ws").address.websocket  # UPL-7 (test_websocket.py)
 
 
 def test_raw_h2_cloud_talks_to_our_device() -> None:

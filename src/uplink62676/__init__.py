@@ -95,6 +95,7 @@ from .tls import (
 from .tokens import ReferenceToken, RemoteToken, TokenContext, TokenMapper
 from .tunnel import ErrorCode
 from .uplink import CloudUplink, DeviceUplink, Phase
+from .websocket import SeededEntropy, WebSocketClosed, WebSocketLimits
 
 __version__ = "0.1.0"
 
@@ -149,6 +150,7 @@ __all__ = [
     "ResourceMirror",
     "ResourceRegistry",
     "ResponseReceived",
+    "SeededEntropy",
     "SoapFault",
     "SoapRequest",
     "SoapResponse",
@@ -169,6 +171,8 @@ __all__ = [
     "UplinkConfiguration",
     "UplinkError",
     "UplinkService",
+    "WebSocketClosed",
+    "WebSocketLimits",
     "XmlRejectedError",
     "__version__",
     "adapt_request",

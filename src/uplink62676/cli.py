@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                     "reconnect schedule) and forward each tunneled request to --forward.",
     )
     d.add_argument("--remote", action="append", default=[], metavar="URL",
-                   help="cloud address, https://HOST[:PORT]/PATH (repeatable)")
+                   help="cloud address, https://HOST[:PORT]/PATH or wss://... (repeatable)")
     d.add_argument("--cert", type=Path, help="device certificate (PEM) for mTLS")
     d.add_argument("--key", type=Path, help="private key of --cert (PEM)")
     d.add_argument("--ca", type=Path, help="CA bundle to verify the cloud (default: system store)")
@@ -113,11 +113,17 @@ def _logging(verbose: int, quiet: bool) -> None:
 
 
 def read_tokens(path: Path) -> dict[str, str]:
-    """``TOKEN DEVICE-ID`` lines -> mapping (ConfigurationError on a bad line)."""
+    """Read a token file (see :func:`parse_tokens`)."""
     try:
         text = path.read_text()
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read token file {str(path)!r}: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read token file {str(path)!r}: {exc}") from None
+    return parse_tokens(text, str(path))
+
+
+def parse_tokens(text: str, name: str = "<tokens>") -> dict[str, str]:
+    """``TOKEN DEVICE-ID`` lines (``#`` comments) -> mapping; ConfigurationError on a bad line."""
+    path = name
     tokens: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()

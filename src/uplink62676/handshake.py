@@ -354,7 +354,7 @@ class CloudHandshake:
         conn_values = [
             f.split(b":", 1)[1]
             for f in fields
-            if f.split(b":", 1)[0].strip().lower() == b"connection"
+            if b":" in f and f.split(b":", 1)[0].strip().lower() == b"connection"
         ]
         if not any("upgrade" in _tokens(v) for v in conn_values) and b"upgrade" in names:
             tolerated.append("missing-connection-upgrade")

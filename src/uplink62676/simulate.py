@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Mapping
 
 from .deviceid import DeviceId
 from .query.pullpoint import PullPointManager
 from .query.resources import GeoLocation, Resource, ResourceRegistry
-from .services.events import EventService, EventServiceConfig, PendingResponse
+from .services.events import EventService, EventServiceConfig, Headers, PendingResponse
 from .soap import SoapResponse
 from .tokens import RemoteToken
 
@@ -113,7 +112,7 @@ class SimulatedVss:
     # -- request handling --------------------------------------------------------
 
     def handle(self, method: str, path: str,
-               headers: Iterable[tuple[str, str]] | Mapping[str, str], body: bytes,
+               headers: Headers, body: bytes,
                now: float) -> SoapResponse | PendingResponse:
         """Serve one HTTP request to the event service (see :class:`EventService`).
 

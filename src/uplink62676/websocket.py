@@ -388,33 +388,33 @@ class WebSocketFraming:
     def receive_data(self, data: bytes, now: float) -> tuple[bytes, WebSocketClosed | None]:
         if self.closed or not data:
             return b"", None
-        octets = bytearray()
+        parts: list[bytes | bytearray] = []
         try:
             self._rx.receive_data(data)
             for event in self._rx.events():
                 if isinstance(event, wse.BytesMessage):
                     size = len(event.data)
                     if size == 0 and not self._control.take(now):
-                        return bytes(octets), self._fail(
+                        return b"".join(parts), self._fail(
                             CloseReason.POLICY_VIOLATION, "flood of empty WebSocket frames"
                         )
                     self._message += size
                     limit = self.limits.max_message_size
                     if limit is not None and self._message > limit:
-                        return bytes(octets), self._fail(
+                        return b"".join(parts), self._fail(
                             CloseReason.MESSAGE_TOO_BIG,
                             f"WebSocket message larger than {limit} octets",
                         )
                     if event.message_finished:
                         self._message = 0
-                    octets += event.data
+                    parts.append(event.data)
                 elif isinstance(event, wse.TextMessage):  # UPL-R13
-                    return bytes(octets), self._fail(
+                    return b"".join(parts), self._fail(
                         CloseReason.UNSUPPORTED_DATA, "text frame (HTTP/2 travels in binary frames)"
                     )
                 elif isinstance(event, wse.Ping | wse.Pong):
                     if not self._control.take(now):
-                        return bytes(octets), self._fail(
+                        return b"".join(parts), self._fail(
                             CloseReason.POLICY_VIOLATION, "WebSocket Ping/Pong flood"
                         )
                     if isinstance(event, wse.Ping):  # UPL-29
@@ -422,18 +422,18 @@ class WebSocketFraming:
                 elif isinstance(event, wse.CloseConnection):
                     if self._rx.state is ConnectionState.OPEN:
                         # wsproto's parser failed (e.g. wrong masking, UPL-28).
-                        return bytes(octets), self._fail(int(event.code), event.reason or "")
+                        return b"".join(parts), self._fail(int(event.code), event.reason or "")
                     self.close_received = True
                     if not self.close_sent and self._close_pending is None:
                         self._close_pending = (event.code, None)  # echo the code
-                    return bytes(octets), WebSocketClosed(
+                    return b"".join(parts), WebSocketClosed(
                         int(event.code), event.reason or None, by_peer=True
                     )
         except _WS_ERRORS as exc:
-            return bytes(octets), self._fail(
+            return b"".join(parts), self._fail(
                 CloseReason.PROTOCOL_ERROR, f"bad WebSocket data: {exc}"
             )
-        return bytes(octets), None
+        return b"".join(parts), None
 
     def _fail(self, code: int, reason: str) -> WebSocketClosed:
         self.failed = True

@@ -51,8 +51,9 @@ def _token_repr(value: object) -> str:
 class UplinkSpec:
     """One uplink the device keeps up (UPL-51).
 
-    ``remote_address``: ``https://host[:port]/path`` (``http://`` only with
-    ``insecure_plaintext=True``, for tests and local experiments).
+    ``remote_address``: ``https://host[:port]/path`` for native h2c-reverse or
+    ``wss://...`` for h2c-reverse over WebSocket (UPL-6, UPL-7); ``http://`` and
+    ``ws://`` only with ``insecure_plaintext=True``, for tests and local experiments.
     ``ssl_context``: from :func:`uplink62676.tls.device_tls_context`; None
     means the system trust store, no client certificate.
     ``access_token``: a string or a callable asked before every attempt
@@ -68,13 +69,10 @@ class UplinkSpec:
 
     def __attrs_post_init__(self) -> None:
         address = RemoteAddress.parse(self.remote_address, allow_plaintext=self.insecure_plaintext)
-        if address.websocket:
+        if self.insecure_plaintext and address.scheme not in ("http", "ws"):
             raise ConfigurationError(
-                f"{self.remote_address!r}: the adapters carry native h2c-reverse (https) only"
-            )
-        if self.insecure_plaintext and address.scheme != "http":
-            raise ConfigurationError(
-                f"insecure_plaintext=True needs an http:// address, got {self.remote_address!r}"
+                f"insecure_plaintext=True needs an http:// or ws:// address, "
+                f"got {self.remote_address!r}"
             )
 
     @property

@@ -54,6 +54,12 @@ log = logging.getLogger("uplink62676.cloud")
 TokenValidator = Callable[[str], "str | Awaitable[str | None] | None"]
 
 
+#: ``DeviceInfo.protocol`` of a native uplink (``https``, UPL-6) and of one over WebSocket
+#: (``wss``, UPL-7).
+PROTOCOL_NATIVE = "h2c-reverse"
+PROTOCOL_WEBSOCKET = "h2c-reverse/websocket"
+
+
 def _redact(value: object) -> str:
     return "None" if value is None else "'<redacted>'"
 
@@ -68,6 +74,7 @@ class UpgradeContext:
     headers: ev.Headers
     client_cert_cn: str | None
     bearer_token: str | None = attrs.field(repr=_redact)
+    websocket: bool = False
 
     @property
     def path(self) -> str:
@@ -210,6 +217,8 @@ class _CloudConnection(asyncio.Protocol):
         self.peer = "?"
         self.info: DeviceInfo | None = None
         self.identity: tuple[str, str] | None = None
+        self.protocol = PROTOCOL_NATIVE
+        self.auth_task: asyncio.Future[tuple[str, Any, str]] | None = None
         self.streams: dict[int, _Stream] = {}
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
@@ -349,11 +358,12 @@ class _CloudConnection(asyncio.Protocol):
     def _decide(self, request: ev.UpgradeRequested) -> None:
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
         ctx = UpgradeContext(self.peer, request.target, request.host, request.headers,
-                             peer_common_name(ssl_object), request.bearer_token)
+                             peer_common_name(ssl_object), request.bearer_token,
+                             request.websocket)
         result = self.server._authenticate(ctx)
         if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            task.add_done_callback(lambda t: self._decided(ctx, _outcome(t)))
+            self.auth_task = asyncio.ensure_future(result)  # a strong reference while it runs
+            self.auth_task.add_done_callback(lambda t: self._decided(ctx, _outcome(t)))
         else:
             self._decided(ctx, result)
 
@@ -364,8 +374,9 @@ class _CloudConnection(asyncio.Protocol):
         now = self.loop.time()
         if kind == "accept":
             self.identity = (value, detail)
-            log.info("upgrade from %s (%s, device %s): 101, sending HTTP/2 preface",
-                     self.peer, detail, value)
+            self.protocol = PROTOCOL_WEBSOCKET if ctx.websocket else PROTOCOL_NATIVE
+            log.info("upgrade from %s (%s, %s, device %s): 101, sending HTTP/2 preface",
+                     self.peer, self.protocol, detail, value)
             self.uplink.accept(now)
         else:
             status = int(value)
@@ -383,7 +394,7 @@ class _CloudConnection(asyncio.Protocol):
     def _connected(self) -> None:
         assert self.identity is not None
         device_id, auth = self.identity
-        self.info = DeviceInfo(device_id, time.time(), self.peer, auth)
+        self.info = DeviceInfo(device_id, time.time(), self.peer, auth, self.protocol)
         self.server._register(self)
 
     # --- requests -----------------------------------------------------------------------------
@@ -476,13 +487,13 @@ class CloudServer:
         self._devices: dict[str, _CloudConnection] = {}
         self._connections: set[_CloudConnection] = set()
         self._server: asyncio.Server | None = None
-        self._loop = asyncio.get_event_loop()
+        self._loop_or_none: asyncio.AbstractEventLoop | None = None
         self._waiters: set[asyncio.Event] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop_or_none = asyncio.get_running_loop()
         factory: Callable[[], asyncio.Protocol] = lambda: _CloudConnection(self)  # noqa: E731
         if self.ssl_context is not None:
             # TLS on memory BIOs: asyncio's TLS transport holds ~256 KiB per connection.
@@ -491,6 +502,10 @@ class CloudServer:
         self._server = await self._loop.create_server(factory, host, port, backlog=1024)
         log.info("accepting uplinks on %s:%d (%s)", host, self.port,
                  "TLS" if self.ssl_context else "INSECURE PLAINTEXT")
+
+    @property
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop_or_none or asyncio.get_running_loop()
 
     @property
     def port(self) -> int:
@@ -678,9 +693,10 @@ class CloudServer:
             if pump is not None:
                 pump.cancel()
             raise TransportError(f"device {device_id} did not answer within {timeout} s") from None
-        except TransportError:
+        except (TransportError, asyncio.CancelledError):
             if pump is not None:
                 pump.cancel()
+            conn.reset(sid)  # the caller gave up (or the device went): RST_STREAM CANCEL
             raise
         return ResponseStream(conn, sid, head, state, pump)
 
@@ -697,8 +713,12 @@ class CloudServer:
     ) -> CloudResponse:
         """Send a request and read the whole answer."""
         stream = await self.open_stream(device_id, method, path, headers, body, timeout=timeout)
-        async with asyncio.timeout(timeout):
-            data = await stream.body(limit)
+        try:
+            async with asyncio.timeout(timeout):
+                data = await stream.body(limit)
+        except (TimeoutError, asyncio.CancelledError):
+            stream.cancel()
+            raise
         return CloudResponse(stream.status, stream.headers, data)
 
     async def ping(self, device_id: str, timeout: float = 10.0) -> float:

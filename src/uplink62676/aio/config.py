@@ -31,8 +31,8 @@ log = logging.getLogger("uplink62676.device")
 #: Where the configuration service answers (an example path, found through GetServices).
 SERVICE_PATH = "/onvif/uplink_service"
 
-#: What the adapters implement: native h2c-reverse, both authentication modes.
-CAPABILITIES = Capabilities(max_uplinks=8, protocols=("https",),
+#: What the adapters implement: both mechanisms, both authentication modes.
+CAPABILITIES = Capabilities(max_uplinks=8, protocols=("https", "wss"),
                             authorization_modes=("mTLS", "AccessToken"))
 
 SpecFactory = Callable[[str, tuple[str, ...]], UplinkSpec]
@@ -49,6 +49,7 @@ class ConfiguredDevice:
         self.apply_delay = apply_delay
         self.agent: DeviceAgent | None = None
         self._extra: list[UplinkSpec] = []
+        self._tasks: set[asyncio.Task[None]] = set()
         self.service = UplinkService(capabilities, configurations=self.store.load(),
                                      status_provider=self._status, on_change=self._changed)
 
@@ -66,15 +67,21 @@ class ConfiguredDevice:
         return self.agent.status(remote_address)
 
     def _changed(self, change: ConfigurationChange) -> None:
+        # Build the specs first: a configuration the adapters cannot run is refused
+        # (the service answers a fault and rolls back) before anything is persisted.
+        wanted = self.specs(change.configurations) + self._extra
         self.store.on_change(change)  # persisted before the response (CFG-R9)
         log.info("configuration %s: %s", change.kind.value, change.remote_address)
         if self.agent is not None:
-            wanted = self.specs(change.configurations) + self._extra
             agent = self.agent
             loop = asyncio.get_running_loop()
             # Let the SOAP response leave before a restart could cut its own uplink.
-            loop.call_later(self.apply_delay,
-                            lambda: loop.create_task(agent.set_uplinks(wanted)))
+            loop.call_later(self.apply_delay, lambda: self._apply(agent, wanted))
+
+    def _apply(self, agent: DeviceAgent, wanted: list[UplinkSpec]) -> None:
+        task = asyncio.get_running_loop().create_task(agent.set_uplinks(wanted))
+        self._tasks.add(task)  # keep it alive until done
+        task.add_done_callback(self._tasks.discard)
 
     async def __call__(self, request: TunneledRequest) -> Response:
         if request.path.split("?", 1)[0] == SERVICE_PATH and request.method == "POST":

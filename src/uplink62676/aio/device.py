@@ -19,13 +19,14 @@ import asyncio
 import collections
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 
 from .. import events as ev
 from ..errors import LocalProtocolError, TransportError
 from ..liveness import ReconnectSchedule
 from ..settings import DeviceSettings
-from ..status import Status
+from ..status import Status as UplinkStatus
 from ..tls import check_alpn, describe_tls_error
 from ..tunnel import ErrorCode
 from ..uplink import DeviceUplink, Phase
@@ -69,6 +70,7 @@ class TunneledRequest:
         self.ended = False
         self.reset_code: int | None = None
         self._writable = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return (f"TunneledRequest({self.method} {self.path} stream={self.stream_id} "
@@ -234,6 +236,7 @@ class _Connection:
                 req = TunneledRequest(self, e, runner.spec.user_level, runner.spec.remote_address)
                 self.requests[e.stream_id] = req
                 task = asyncio.create_task(self._serve(req))
+                req._task = task
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
             elif isinstance(e, ev.DataReceived):
@@ -248,6 +251,8 @@ class _Connection:
             elif isinstance(e, ev.StreamReset):
                 if (r := self.requests.pop(e.stream_id, None)) is not None:
                     r._reset(e.error_code)
+                    if r._task is not None and e.by_peer:
+                        r._task.cancel()  # the cloud gave up: stop the handler too
                 log.debug("uplink %s: stream %d reset (%s)", runner.spec.remote_address,
                           e.stream_id, e.reason or e.error_code)
             elif isinstance(e, ev.StreamWritable):
@@ -373,14 +378,14 @@ class _Runner:
         self.agent = agent
         self.spec = spec
         self.schedule = agent.schedule_factory(f"{agent.identity}|{spec.remote_address}")
-        self.status = Status.OFFLINE
+        self.status = UplinkStatus.OFFLINE
         self.error: str | None = None
         self.attempts = 0
         self.task: asyncio.Task[None] | None = None
         self.conn: _Connection | None = None
         self.stopping = False
 
-    def set_status(self, status: Status, error: str | None) -> None:
+    def set_status(self, status: UplinkStatus, error: str | None) -> None:
         if status is self.status and error == self.error:
             return
         self.status, self.error = status, error
@@ -406,7 +411,7 @@ class _Runner:
                 raise
             except Exception as exc:  # never let one uplink kill the agent
                 log.exception("uplink %s: attempt failed", self.spec.remote_address)
-                self.set_status(Status.OFFLINE, f"internal error: {exc.__class__.__name__}")
+                self.set_status(UplinkStatus.OFFLINE, f"internal error: {exc.__class__.__name__}")
             self.schedule.disconnected(self.agent.clock())
 
     async def _attempt(self) -> None:
@@ -416,10 +421,11 @@ class _Runner:
         try:
             token = spec.token()
         except Exception as exc:
-            self.set_status(Status.OFFLINE, f"no access token: {exc.__class__.__name__}")
+            self.set_status(UplinkStatus.OFFLINE, f"no access token: {exc.__class__.__name__}")
             return
         uplink = DeviceUplink(address, settings=agent.settings, access_token=token,
-                              manual_flow_control=True, allow_plaintext=spec.insecure_plaintext)
+                              manual_flow_control=True, allow_plaintext=spec.insecure_plaintext,
+                              entropy=os.urandom)  # WebSocket key and masks (UPL-21, UPL-27)
         for e in uplink.start(agent.clock()):
             if isinstance(e, ev.StatusChanged):
                 self.set_status(e.status, e.error)
@@ -439,13 +445,13 @@ class _Runner:
         except (OSError, TimeoutError) as exc:
             reason = describe_tls_error(exc)
             log.warning("uplink %s: %s", spec.remote_address, reason)
-            self.set_status(Status.OFFLINE, reason)
+            self.set_status(UplinkStatus.OFFLINE, reason)
             return
         try:
             check_alpn(writer.get_extra_info("ssl_object"))
         except TransportError as exc:
             log.warning("uplink %s: %s", spec.remote_address, exc.reason)
-            self.set_status(Status.OFFLINE, exc.reason)
+            self.set_status(UplinkStatus.OFFLINE, exc.reason)
             writer.close()
             return
         log.info("uplink %s: %s up, sending upgrade request (Upgrade: h2c-reverse)",
@@ -455,8 +461,8 @@ class _Runner:
             await self.conn.run()
         finally:
             self.conn = None
-            if uplink.status is not Status.OFFLINE:
-                self.set_status(Status.OFFLINE, uplink.error or "connection closed")
+            if uplink.status is not UplinkStatus.OFFLINE:
+                self.set_status(UplinkStatus.OFFLINE, uplink.error or "connection closed")
 
     async def stop(self) -> None:
         conn = self.conn
@@ -472,7 +478,7 @@ class _Runner:
         if self.task is not None:
             self.task.cancel()
             await asyncio.wait({self.task}, timeout=3.0)
-        self.set_status(Status.OFFLINE, None)
+        self.set_status(UplinkStatus.OFFLINE, None)
 
 
 def _default_schedule(identity: str) -> ReconnectSchedule:
@@ -499,7 +505,7 @@ class DeviceAgent:
         schedule_factory: Callable[[str], ReconnectSchedule] = _default_schedule,
         clock: Callable[[], float] | None = None,
         high_water: int = 64 * 1024,
-        on_status: Callable[[str, Status, str | None], None] | None = None,
+        on_status: Callable[[str, UplinkStatus, str | None], None] | None = None,
     ) -> None:
         self.handler = handler
         self.identity = identity
@@ -580,11 +586,11 @@ class DeviceAgent:
 
     # --- state --------------------------------------------------------------------------------
 
-    def status(self, remote_address: str) -> tuple[Status, str | None]:
+    def status(self, remote_address: str) -> tuple[UplinkStatus, str | None]:
         """``(Status, Error)`` of an uplink (UPL-R27); usable as a StatusProvider."""
         runner = self._runners.get(remote_address)
         if runner is None:
-            return Status.OFFLINE, None
+            return UplinkStatus.OFFLINE, None
         return runner.status, runner.error
 
     def attempts(self, remote_address: str) -> int:
@@ -600,7 +606,7 @@ class DeviceAgent:
         for waiter in self._waiters:
             waiter.set()
 
-    async def wait_status(self, remote_address: str, status: Status,
+    async def wait_status(self, remote_address: str, status: UplinkStatus,
                           timeout: float = 10.0) -> str | None:
         """Wait until an uplink has ``status``; returns its Error."""
         async def _wait() -> str | None:
@@ -620,7 +626,7 @@ class DeviceAgent:
         """Send an HTTP/2 PING on a connected uplink and wait for its ACK; returns seconds."""
         runner = self._runners.get(remote_address)
         conn = runner.conn if runner is not None else None
-        if conn is None or runner is None or runner.status is not Status.CONNECTED:
+        if conn is None or runner is None or runner.status is not UplinkStatus.CONNECTED:
             raise TransportError(f"uplink {remote_address!r} is not connected")
         started = self.clock()
         payload = conn.uplink.ping(started)

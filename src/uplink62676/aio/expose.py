@@ -23,11 +23,11 @@ import h2.events
 import h2.exceptions
 import h11
 
-from ..errors import TransportError
+from ..errors import ConfigurationError, TransportError
 from ._common import HOP_BY_HOP
 from .cloud import CloudServer, ResponseStream
 
-__all__ = ["ExposeServer"]
+__all__ = ["ExposeServer", "split_device_path"]
 
 log = logging.getLogger("uplink62676.expose")
 
@@ -48,6 +48,19 @@ class _Answer:
         self.body = body
         self.headers = [(b"content-type", content_type),
                         (b"content-length", str(len(body)).encode())]
+
+
+def split_device_path(path: str) -> tuple[str, str]:
+    """``/devices/<id>/<rest>`` -> ``(id, "/<rest>")``; the query stays with the rest.
+
+    ``path`` must start with ``/devices/``; an empty id is returned as ``""``.
+    """
+    if not path.startswith("/devices/"):
+        raise ConfigurationError(f"not a device path: {path[:100]!r}")
+    rest = path[len("/devices/"):]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    device_id, tail = rest[:cut], rest[cut:]
+    return device_id, tail if tail.startswith("/") else "/" + tail
 
 
 def _unknown(device_id: str) -> _Answer:
@@ -96,10 +109,7 @@ class ExposeServer:
             return _Answer(200, json.dumps(listing, indent=1).encode() + b"\n", b"application/json")
         if not path.startswith("/devices/"):
             return _Answer(404, b"use /devices (list) or /devices/<device-id>/<path>\n")
-        rest = path[len("/devices/"):]
-        cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
-        device_id, tail = rest[:cut], rest[cut:]
-        target = tail if tail.startswith("/") else "/" + tail
+        device_id, target = split_device_path(path)
         if self.cloud.device(device_id) is None:
             return _unknown(device_id)
         try:
@@ -127,8 +137,12 @@ class ExposeServer:
                 await _H2Front(self, reader, writer).run(first)
             elif first:
                 await _H1Front(self, reader, writer).run(first)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
+        except (ConnectionError, OSError, asyncio.IncompleteReadError, TransportError):
             pass
+        except (h11.ProtocolError, h2.exceptions.H2Error) as exc:
+            log.info("front-door client broke HTTP: %s", exc)
+        except Exception:  # one client's failure never takes the front door down
+            log.exception("front-door connection failed")
         finally:
             self._tasks.discard(task)
             writer.close()
@@ -343,8 +357,13 @@ class _H2Front:
                 self.flush()
                 return
             await self._send(sid, b"", True)
-        except (h2.exceptions.H2Error, KeyError, ConnectionError):
+        except (h2.exceptions.H2Error, KeyError, ConnectionError, TransportError):
             return
+        except Exception:
+            log.exception("front-door stream %d failed", sid)
+            with contextlib.suppress(h2.exceptions.H2Error, KeyError):
+                self.conn.reset_stream(sid, 2)
+                self.flush()
         finally:
             self.streams.pop(sid, None)
 

@@ -17,9 +17,10 @@
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, TypeVar, cast
 
 import attrs
 from lxml import etree
@@ -56,6 +57,24 @@ _SM = "http://docs.oasis-open.org/wsn/bw-2/SubscriptionManager/"
 LIVENESS_GRACE: Final = 10.0
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _guard(func: _F) -> _F:
+    """Turn lxml's refusal of a value (ValueError/TypeError) into LocalProtocolError."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (ValueError, TypeError) as exc:
+            shown = repr((args, kwargs))[:300]
+            raise LocalProtocolError(
+                f"{func.__name__}: a value is not representable in XML ({exc}): {shown}"
+            ) from None
+
+    return cast(_F, wrapper)
+
+
 def _num(x: float) -> str:
     s = repr(float(x))
     return s[:-2] if s.endswith(".0") else s
@@ -85,6 +104,7 @@ class Query:
         if (self.near is None) != (self.radius is None):
             raise LocalProtocolError("near and radius go together")
 
+    @_guard
     def filter_element(self) -> etree._Element | None:
         """The ``tev:Filter`` element, or ``None`` when the query selects everything."""
         flt = etree.Element(f"{{{TEV}}}Filter",
@@ -139,6 +159,7 @@ def _headers(action: str, message_id: str | None, to: str | None) -> list[etree.
     return out
 
 
+@_guard
 def create_subscription_request(query: Query, *, termination: float | str = 60.0,
                                 message_id: str | None = None) -> SoapRequest:
     """``CreatePullPointSubscription`` for ``query`` (section 4 example)."""
@@ -155,6 +176,7 @@ def create_subscription_request(query: Query, *, termination: float | str = 60.0
     return build_request(body, action, _headers(action, message_id, None))
 
 
+@_guard
 def pull_messages_request(address: str, *, timeout: float = 10.0, limit: int = 100,
                           message_id: str | None = None) -> SoapRequest:
     """``PullMessages`` to the pull point at ``address`` (EVT-R1: ``wsa:To``)."""
@@ -165,6 +187,7 @@ def pull_messages_request(address: str, *, timeout: float = 10.0, limit: int = 1
     return build_request(body, action, _headers(action, message_id, address))
 
 
+@_guard
 def renew_request(address: str, termination: float | str = 60.0, *,
                   message_id: str | None = None) -> SoapRequest:
     """``wsnt:Renew`` (EVT-R6: servers accept it; prefer PullMessages to keep alive)."""
@@ -175,6 +198,7 @@ def renew_request(address: str, termination: float | str = 60.0, *,
     return build_request(body, action, _headers(action, message_id, address))
 
 
+@_guard
 def unsubscribe_request(address: str, *, message_id: str | None = None) -> SoapRequest:
     """``wsnt:Unsubscribe`` (EVT-33)."""
     body = etree.Element(f"{{{WSNT}}}Unsubscribe", nsmap={"wsnt": WSNT})
@@ -182,6 +206,7 @@ def unsubscribe_request(address: str, *, message_id: str | None = None) -> SoapR
     return build_request(body, action, _headers(action, message_id, address))
 
 
+@_guard
 def set_synchronization_point_request(address: str, *,
                                       message_id: str | None = None) -> SoapRequest:
     """``SetSynchronizationPoint`` (EVT-49)."""
@@ -325,8 +350,12 @@ class QueryClient:
     def __init__(self, service_url: str, query: Query, *, timeout: float = 10.0,
                  message_limit: int = 100, termination: float = 60.0,
                  id_seed: bytes = b"") -> None:
-        if timeout + LIVENESS_GRACE >= termination + timeout:
-            raise LocalProtocolError("termination must be positive")
+        if not 0 <= timeout < termination:
+            raise LocalProtocolError(
+                f"need 0 <= timeout < termination (RQ-R13), got timeout={timeout!r}, "
+                f"termination={termination!r}")
+        if message_limit < 1:
+            raise LocalProtocolError(f"message_limit must be >= 1, got {message_limit!r}")
         self.service_url = service_url
         self.query = query
         self.timeout = timeout

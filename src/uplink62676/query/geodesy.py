@@ -22,11 +22,14 @@ from typing import Final
 import attrs
 
 __all__ = [
+    "HAVERSINE_RADIUS",
+    "MAX_MERIDIONAL_RADIUS",
     "WGS84_A",
     "WGS84_F",
     "SearchBox",
     "geodesic_distance",
     "haversine_distance",
+    "parallel_radius",
     "search_box",
 ]
 
@@ -37,6 +40,8 @@ _E2: Final = WGS84_F * (2 - WGS84_F)
 _EP2: Final = (WGS84_A * WGS84_A - _B * _B) / (_B * _B)
 #: Smallest meridional radius of curvature (at the equator), a(1 - e^2).
 _M_MIN: Final = WGS84_A * (1 - _E2)
+#: Largest meridional radius of curvature (at the poles), a / sqrt(1 - e^2).
+MAX_MERIDIONAL_RADIUS: Final = WGS84_A / math.sqrt(1 - _E2)
 #: Mean Earth radius used by the non-default haversine option (RQ-R7).
 HAVERSINE_RADIUS: Final = 6_371_008.8
 _TINY: Final = math.sqrt(2.2250738585072014e-308)
@@ -151,6 +156,13 @@ def _antipodal(sb1: float, cb1: float, sb2: float, cb2: float, lam_e: float) -> 
     return dist
 
 
+def parallel_radius(lat: float) -> float:
+    """Radius of the parallel at geodetic latitude ``lat`` (degrees), N(lat) cos(lat)."""
+    phi = lat * _RAD
+    sphi = math.sin(phi)
+    return max(0.0, WGS84_A * math.cos(phi) / math.sqrt(1 - _E2 * sphi * sphi))
+
+
 def _wrap180(x: float) -> float:
     y = math.fmod(x, 360.0)
     if y > 180.0:
@@ -228,9 +240,7 @@ def search_box(lat: float, lon: float, radius: float) -> SearchBox:
     lat_min, lat_max = lat - dlat, lat + dlat
     if lat_max >= 90.0 or lat_min <= -90.0:
         return SearchBox(max(lat_min, -90.0), min(lat_max, 90.0), ())
-    phi = max(abs(lat_min), abs(lat_max)) * _RAD
-    sphi = math.sin(phi)
-    parallel = WGS84_A * math.cos(phi) / math.sqrt(1 - _E2 * sphi * sphi)
+    parallel = parallel_radius(max(abs(lat_min), abs(lat_max)))
     dlon = math.degrees(radius / parallel) * (1 + 1e-9) + 1e-9
     if dlon >= 180.0:
         return SearchBox(lat_min, lat_max, ())

@@ -147,6 +147,7 @@ class _PullPoint:
     queued: int = 0
     pending: PendingPull | None = None
     snapshots: list[_Snapshot] = attrs.field(factory=list)
+    compact_at: int = 0
 
 
 def _merge(prev: Notification, new: Notification) -> Notification | None:
@@ -189,10 +190,11 @@ class PullPointManager:
         """Current termination time of a live pull point."""
         return self._get_raw(pull_point).termination_time
 
-    def subscriptions(self) -> Iterator[Subscription]:
-        """The live pull points."""
+    def subscriptions(self, now: float) -> Iterator[Subscription]:
+        """The pull points alive at ``now``."""
         for p in self._points.values():
-            yield Subscription(p.id, p.termination_time, p.termination_time)
+            if p.pending is not None or p.termination_time >= now:
+                yield Subscription(p.id, p.termination_time, now)
 
     def next_deadline(self) -> float | None:
         """When :meth:`handle_timeout` must next be called (``None``: nothing scheduled)."""
@@ -480,8 +482,11 @@ class PullPointManager:
     def _enqueue(self, pp: _PullPoint, note: Notification) -> None:
         pp.queue.append(note)
         pp.queued += 1
-        if pp.queued > self.config.max_queue:
+        if pp.queued > max(self.config.max_queue, pp.compact_at):
             self._compact(pp)
+            # Still over the limit (all distinct properties): compact again only
+            # after the queue doubled, so overflow costs amortised O(1) per message.
+            pp.compact_at = 2 * pp.queued if pp.queued > self.config.max_queue else 0
 
     def _compact(self, pp: _PullPoint) -> None:
         """Overflow policy of EVT-R8: drop non-property events, coalesce the rest."""

@@ -6,14 +6,11 @@ scopes, offline flag).  Every mutation returns a :class:`ResourceChange`
 notification one subscription should see, by evaluating the subscription's
 filter on both states (RQ-R3, OQ-41):
 
-==============================  ======================================
-old state / new state           notification
-==============================  ======================================
-not matching -> matching         ``Initialized`` (RQ-9)
-matching -> matching, view differs  ``Changed`` (RQ-11: Offline only if selected)
-matching -> not matching/removed ``Deleted`` (RQ-10)
-anything else                   nothing
-==============================  ======================================
+* not matching -> matching: ``Initialized`` (RQ-9);
+* matching -> matching with a different view: ``Changed`` (RQ-11: an
+  Offline transition counts only if the Offline item is selected);
+* matching -> not matching, or removed: ``Deleted`` (RQ-10);
+* anything else: nothing.
 
 Resources are slotted frozen values so that 100,000 of them stay small;
 scope tuples are interned so that the resources of one device share one.
@@ -22,6 +19,7 @@ scope tuples are interned so that the resources of one device share one.
 from __future__ import annotations
 
 import enum
+import re
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final, Protocol
@@ -43,6 +41,7 @@ __all__ = [
     "ResourceChange",
     "ResourceRegistry",
     "StateFilter",
+    "initialized",
     "resource_topic",
     "translate",
 ]
@@ -66,9 +65,25 @@ class PropertyOperation(enum.Enum):
     DELETED = "Deleted"
 
 
+_XML_TEXT: Final = re.compile("[\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]*")
+
+
+def _xml_ok(value: str, what: str) -> None:
+    if not _XML_TEXT.fullmatch(value):
+        raise LocalProtocolError(f"{what} has characters XML cannot carry: {value!r}")
+
+
 def _check_token(_inst: object, _attr: object, value: str) -> None:
     if not isinstance(value, str) or not value:
         raise LocalProtocolError(f"resource token must be a non-empty string, got {value!r}")
+    _xml_ok(value, "resource token")
+
+
+def _check_name(_inst: object, _attr: object, value: str | None) -> None:
+    if value is not None:
+        if not isinstance(value, str):
+            raise LocalProtocolError(f"resource name must be a string or None, got {value!r}")
+        _xml_ok(value, "resource name")
 
 
 def _check_kind(_inst: object, _attr: object, value: str) -> None:
@@ -87,6 +102,8 @@ def _intern_scopes(value: Iterable[str]) -> tuple[str, ...]:
     raw = tuple(value)
     if not all(type(s) is str for s in raw):
         raise LocalProtocolError(f"scopes must be strings, got {raw!r}")
+    for s in raw:
+        _xml_ok(s, "scope")
     scopes = tuple(sys.intern(s) for s in raw)
     return _SCOPE_TUPLES.setdefault(scopes, scopes) if len(_SCOPE_TUPLES) < 65536 else scopes
 
@@ -130,7 +147,7 @@ class Resource:
 
     token: str = attrs.field(validator=_check_token)
     kind: str = attrs.field(default="MediaProfile", validator=_check_kind)
-    name: str | None = None
+    name: str | None = attrs.field(default=None, validator=_check_name)
     location: GeoLocation | None = None
     scopes: tuple[str, ...] = attrs.field(default=(), converter=_intern_scopes)
     offline: bool | None = attrs.field(default=None, validator=_check_offline)

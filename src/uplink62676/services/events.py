@@ -62,6 +62,7 @@ __all__ = [
     "ACTIONS",
     "EventService",
     "EventServiceConfig",
+    "Headers",
     "PendingResponse",
 ]
 
@@ -148,11 +149,16 @@ def _text(elem: etree._Element | None) -> str | None:
     return "".join(str(t) for t in elem.itertext()).strip()
 
 
-def _header_value(headers: Iterable[tuple[str, str]] | Mapping[str, str], name: str) -> str | None:
+Headers = Iterable[tuple[str | bytes, str | bytes]] | Mapping[str, str]
+
+
+def _header_value(headers: Headers, name: str) -> str | None:
+    """First value of header ``name`` (str or bytes pairs, as h11/h2 give them)."""
     items = headers.items() if isinstance(headers, Mapping) else headers
     for key, value in items:
-        if key.lower() == name:
-            return value
+        k = key.decode("latin-1") if isinstance(key, bytes) else key
+        if k.lower() == name:
+            return value.decode("latin-1") if isinstance(value, bytes) else value
     return None
 
 
@@ -236,7 +242,7 @@ class EventService:
         self,
         method: str,
         path: str,
-        headers: Iterable[tuple[str, str]] | Mapping[str, str],
+        headers: Headers,
         body: bytes,
         now: float,
         *,
@@ -292,7 +298,7 @@ class EventService:
             return self._fault(fault, relates)
 
     @staticmethod
-    def _base_url(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> str:
+    def _base_url(headers: Headers) -> str:
         """``scheme://authority`` of the request (UPL-R21: the uplink's ``:authority``)."""
         scheme = _header_value(headers, ":scheme") or "http"
         authority = _header_value(headers, ":authority") or _header_value(headers, "host") \
@@ -378,7 +384,7 @@ class EventService:
 
     # ------------------------------------------------------------------ subscribe
 
-    def _create(self, body: etree._Element, headers: Iterable[tuple[str, str]] | Mapping[str, str],
+    def _create(self, body: etree._Element, headers: Headers,
                 now: float, client: str | None) -> etree._Element:
         """CreatePullPointSubscription (EVT-11..EVT-19, EVT-61, RQ-12)."""
         flt_elem: etree._Element | None = None

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from ..aio._common import Response, UplinkSpec
-from .device import DeviceAgent, Handler, TunneledRequest
+from .device import BlockingHandler, DeviceAgent, TunneledRequest
 
-__all__ = ["DeviceAgent", "Handler", "Response", "TunneledRequest", "UplinkSpec"]
+__all__ = ["BlockingHandler", "DeviceAgent", "Response", "TunneledRequest", "UplinkSpec"]

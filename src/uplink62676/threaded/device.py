@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import logging
+import os
 import selectors
 import socket
 import ssl
@@ -27,12 +28,12 @@ from ..aio._common import Response, UplinkSpec, header_value
 from ..errors import LocalProtocolError, TransportError
 from ..liveness import ReconnectSchedule
 from ..settings import DeviceSettings
-from ..status import Status
+from ..status import Status as UplinkStatus
 from ..tls import check_alpn, describe_tls_error
 from ..tunnel import ErrorCode
 from ..uplink import DeviceUplink, Phase
 
-__all__ = ["DeviceAgent", "Handler", "TunneledRequest"]
+__all__ = ["BlockingHandler", "DeviceAgent", "TunneledRequest"]
 
 log = logging.getLogger("uplink62676.device")
 
@@ -103,7 +104,7 @@ class TunneledRequest:
 
 
 #: A blocking application handler.
-Handler = Callable[[TunneledRequest], Response]
+BlockingHandler = Callable[[TunneledRequest], Response]
 
 
 class _Connection:
@@ -316,7 +317,7 @@ class _Runner:
         self.agent = agent
         self.spec = spec
         self.schedule = agent.schedule_factory(f"{agent.identity}|{spec.remote_address}")
-        self.status = Status.OFFLINE
+        self.status = UplinkStatus.OFFLINE
         self.error: str | None = None
         self.attempts = 0
         self.stop_event = threading.Event()
@@ -324,7 +325,7 @@ class _Runner:
         self.thread = threading.Thread(target=self.run, daemon=True,
                                        name=f"uplink {spec.remote_address}")
 
-    def set_status(self, status: Status, error: str | None) -> None:
+    def set_status(self, status: UplinkStatus, error: str | None) -> None:
         with self.agent._changed:
             if status is self.status and error == self.error:
                 return
@@ -349,7 +350,7 @@ class _Runner:
                 self._attempt()
             except Exception as exc:
                 log.exception("uplink %s: attempt failed", self.spec.remote_address)
-                self.set_status(Status.OFFLINE, f"internal error: {exc.__class__.__name__}")
+                self.set_status(UplinkStatus.OFFLINE, f"internal error: {exc.__class__.__name__}")
             self.schedule.disconnected(self.agent.clock())
 
     def _attempt(self) -> None:
@@ -358,10 +359,11 @@ class _Runner:
         try:
             token = spec.token()
         except Exception as exc:
-            self.set_status(Status.OFFLINE, f"no access token: {exc.__class__.__name__}")
+            self.set_status(UplinkStatus.OFFLINE, f"no access token: {exc.__class__.__name__}")
             return
         uplink = DeviceUplink(address, settings=agent.settings, access_token=token,
-                              manual_flow_control=True, allow_plaintext=spec.insecure_plaintext)
+                              manual_flow_control=True, allow_plaintext=spec.insecure_plaintext,
+                              entropy=os.urandom)  # WebSocket key and masks (UPL-21, UPL-27)
         for e in uplink.start(agent.clock()):
             if isinstance(e, ev.StatusChanged):
                 self.set_status(e.status, e.error)
@@ -379,7 +381,7 @@ class _Runner:
         except (OSError, TransportError) as exc:
             reason = describe_tls_error(exc)
             log.warning("uplink %s: %s", spec.remote_address, reason)
-            self.set_status(Status.OFFLINE, reason)
+            self.set_status(UplinkStatus.OFFLINE, reason)
             return
         log.info("uplink %s: %s up, sending upgrade request", spec.remote_address,
                  "TLS" if ctx else "TCP (INSECURE PLAINTEXT)")
@@ -389,8 +391,8 @@ class _Runner:
             conn.run(self.stop_event)
         finally:
             self.conn = None
-            if uplink.status is not Status.OFFLINE:
-                self.set_status(Status.OFFLINE, uplink.error or "connection closed")
+            if uplink.status is not UplinkStatus.OFFLINE:
+                self.set_status(UplinkStatus.OFFLINE, uplink.error or "connection closed")
 
     def stop(self, timeout: float) -> None:
         conn = self.conn
@@ -405,7 +407,7 @@ class _Runner:
             conn.wake()
         if self.thread.is_alive():
             self.thread.join(timeout)
-        self.set_status(Status.OFFLINE, None)
+        self.set_status(UplinkStatus.OFFLINE, None)
 
 
 def _default_schedule(identity: str) -> ReconnectSchedule:
@@ -417,7 +419,7 @@ class DeviceAgent:
 
     def __init__(
         self,
-        handler: Handler,
+        handler: BlockingHandler,
         *,
         identity: str,
         uplinks: Iterable[UplinkSpec] = (),
@@ -425,7 +427,7 @@ class DeviceAgent:
         schedule_factory: Callable[[str], ReconnectSchedule] = _default_schedule,
         clock: Callable[[], float] = time.monotonic,
         high_water: int = 64 * 1024,
-        on_status: Callable[[str, Status, str | None], None] | None = None,
+        on_status: Callable[[str, UplinkStatus, str | None], None] | None = None,
     ) -> None:
         self.handler = handler
         self.identity = identity
@@ -484,17 +486,33 @@ class DeviceAgent:
         if runner is not None:
             runner.stop(5.0)
 
-    def status(self, remote_address: str) -> tuple[Status, str | None]:
+    def set_uplinks(self, specs: Iterable[UplinkSpec]) -> None:
+        """Make the running set equal to ``specs``: start new, restart changed, stop removed."""
+        wanted = {s.remote_address: s for s in specs}
+        for address in list(self._specs):
+            if address not in wanted:
+                self.remove(address)
+        for spec in wanted.values():
+            if self._specs.get(spec.remote_address) != spec or not self._running:
+                self.add(spec)
+
+    @property
+    def uplinks(self) -> tuple[UplinkSpec, ...]:
+        return tuple(self._specs.values())
+
+    def status(self, remote_address: str) -> tuple[UplinkStatus, str | None]:
+        """``(Status, Error)`` of an uplink (UPL-R27); usable as a StatusProvider."""
         runner = self._runners.get(remote_address)
         if runner is None:
-            return Status.OFFLINE, None
+            return UplinkStatus.OFFLINE, None
         return runner.status, runner.error
 
     def attempts(self, remote_address: str) -> int:
         runner = self._runners.get(remote_address)
         return runner.attempts if runner is not None else 0
 
-    def wait_status(self, remote_address: str, status: Status, timeout: float = 10.0) -> str | None:
+    def wait_status(self, remote_address: str, status: UplinkStatus,
+                    timeout: float = 10.0) -> str | None:
         """Block until the uplink has ``status``; returns its Error (TimeoutError otherwise)."""
         with self._changed:
             if not self._changed.wait_for(lambda: self.status(remote_address)[0] is status,
