@@ -1,8 +1,11 @@
-"""Command line: ``uplink62676 cloud``, ``uplink62676 device``, ``uplink62676 demo``.
+"""Command line: ``uplink62676 cloud``, ``uplink62676 device``, ``uplink62676 query``,
+``uplink62676 demo``.
 
 ``cloud`` accepts uplinks and exposes the connected devices to ordinary
 HTTP/1.1 and h2c clients; ``device`` gives a local HTTP/1.1 server (a legacy
-camera) one or more uplinks; ``demo`` runs both over loopback TLS with
+camera) one or more uplinks (or serves a simulated VSS through them with
+``--simulate N``); ``query`` runs a resource query through a cloud's front
+door (see :mod:`uplink62676.querycli`); ``demo`` runs both over loopback TLS with
 certificates it makes itself.
 
 Exit codes: 0 success (also after Ctrl-C / SIGTERM), 1 runtime failure,
@@ -91,14 +94,27 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--id", default=None, metavar="ID",
                    help="device identity (seeds the reconnect schedule; default: certificate CN "
                         "or 'device')")
-    d.add_argument("--forward", required=True, metavar="URL",
-                   help="local HTTP/1.1 server that answers the tunneled requests")
+    d.add_argument("--forward", metavar="URL",
+                   help="local HTTP/1.1 server that answers the tunneled requests "
+                        "(required unless --simulate)")
+    d.add_argument("--simulate", type=int, metavar="N",
+                   help="serve a simulated VSS of N cameras through the uplink: the event "
+                        "service with resource queries at /onvif/events_service and "
+                        "GetServices at /onvif/device_service (other paths go to --forward)")
+    d.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="with --simulate: seed of the camera layout and changes (default 0)")
+    d.add_argument("--change-rate", type=float, default=0.2, metavar="R",
+                   help="with --simulate: mean camera changes (offline/online, renames) per "
+                        "second (default 0.2; 0 disables)")
     d.add_argument("--config", type=Path, metavar="FILE",
                    help="uplink configuration store; also serves /onvif/uplink_service "
                         "through the uplink so a cloud can reconfigure the device")
     d.add_argument("--plaintext", action="store_true",
                    help="INSECURE: connect to http:// remotes without TLS (tests only)")
 
+    from .querycli import add_query_parser
+
+    add_query_parser(sub)
     sub.add_parser("demo", help="run cloud and device over loopback TLS and show each step",
                    description="Make throw-away certificates, start a cloud and a device over "
                                "loopback mTLS, send a few requests, PING, close. No set-up.")
@@ -213,12 +229,18 @@ def _device_identity(args: argparse.Namespace) -> str:
 
 async def _device(args: argparse.Namespace) -> int:
     from .aio._common import UplinkSpec
-    from .aio.device import DeviceAgent
+    from .aio.device import DeviceAgent, Handler
     from .aio.forward import HttpForwarder
     from .tls import device_tls_context
 
     if not args.remote and args.config is None:
         raise _Usage("device needs at least one --remote (or --config)")
+    if args.forward is None and args.simulate is None:
+        raise _Usage("device needs --forward URL or --simulate N")
+    if args.simulate is not None and not 1 <= args.simulate <= 100_000:
+        raise _Usage(f"--simulate needs 1..100000 cameras, got {args.simulate}")
+    if args.change_rate < 0:
+        raise _Usage(f"--change-rate must be >= 0, got {args.change_rate}")
     ctx = None
     if not args.plaintext:
         ctx = device_tls_context(ca_file=args.ca, cert_file=args.cert, key_file=args.key)
@@ -240,15 +262,27 @@ async def _device(args: argparse.Namespace) -> int:
         return UplinkSpec(address, ctx, token if token_file is not None else None, level,
                           insecure_plaintext=args.plaintext)
 
-    forwarder = HttpForwarder(args.forward)
-    handler = forwarder
+    forwarder: Handler | None = HttpForwarder(args.forward) if args.forward else None
+    vss_host = None
+    if args.simulate is not None:
+        import time
+
+        from .aio.vss import VssHost
+        from .simulate import SimulatedVss
+
+        vss_host = VssHost(SimulatedVss(args.simulate, seed=args.seed, now=time.time(),
+                                        change_rate=args.change_rate),
+                           fallback=forwarder, device_service=forwarder is None)
+        vss_host.start()
+        log.info("serving a simulated VSS of %d cameras (seed %d)", args.simulate, args.seed)
+    handler: Handler = vss_host if vss_host is not None else forwarder  # type: ignore[assignment]
     agent: DeviceAgent
     configured = [spec(a, args.user_level) for a in args.remote]
     if args.config is not None:
         from .aio.config import ConfiguredDevice
 
-        configured_device = ConfiguredDevice(args.config, forwarder, spec)
-        handler = configured_device  # type: ignore[assignment]
+        configured_device = ConfiguredDevice(args.config, handler, spec)
+        handler = configured_device
         agent = DeviceAgent(handler, identity=_device_identity(args),
                             uplinks=configured_device.initial(configured))
         configured_device.agent = agent
@@ -259,6 +293,8 @@ async def _device(args: argparse.Namespace) -> int:
         await _until_signalled()
     finally:
         await agent.stop()
+        if vss_host is not None:
+            await vss_host.close()
     return EXIT_OK
 
 
@@ -277,6 +313,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .demo import run
 
         return run()
+    if args.command == "query":
+        from .querycli import run_query
+
+        if (args.near is None) != (args.radius is None):
+            parser.error("--near and --radius go together")
+        if args.follow and not args.timeout < 60:
+            parser.error("--timeout must be below 60 s (the subscription's lifetime)")
+        if args.duration is not None and not args.follow:
+            parser.error("--for needs --follow")
+        _logging(args.verbose, True)
+        return run_query(args)
     _logging(args.verbose, args.quiet)
     if args.command == "cloud" and not args.plaintext and (args.cert is None or args.key is None):
         parser.error("cloud needs --cert and --key (or the INSECURE --plaintext)")

@@ -1,0 +1,214 @@
+"""asyncio host for the event service with resource queries behind a :class:`DeviceAgent`.
+
+:class:`VssHost` is a device handler (like :class:`~uplink62676.aio.config.ConfiguredDevice`)
+that serves a sans-I/O :class:`~uplink62676.services.events.EventService` -- usually the
+one inside a :class:`~uplink62676.simulate.SimulatedVss` -- through the uplink:
+
+* a blocked ``PullMessages`` (a :class:`PendingResponse`) becomes an awaitable the
+  handler waits on; the answer arrives from a resource change, from
+  ``take_completed()`` (collected after *every* request) or from the timer;
+* one loop timer sleeps until the service's ``next_deadline()`` (wall clock)
+  and then calls ``handle_timeout(now)`` -- poll timeouts (the RQ-21
+  heartbeat) and the simulation's camera changes;
+* when the cloud resets the stream the handler task is cancelled and the poll
+  is withdrawn with ``cancel()``;
+* ``tds:GetServices`` at ``/onvif/device_service`` is answered with XAddrs
+  built from the request's ``:scheme`` and ``:authority`` (UPL-59, UPL-R21),
+  when asked to (a device behind ``--forward`` has its own device service).
+
+Requests carry the uplink's UserLevel into the service's access check (UPL-41).
+No protocol logic lives here: it moves requests, answers and time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Final
+
+from lxml import etree
+
+from ..namespaces import TDS, TEV
+from ..services.events import EventService, PendingResponse
+from ..simulate import SimulatedVss
+from ..soap import Envelope, SoapResponse, generic_fault, handle_request
+from ._common import Response
+from .device import Handler, TunneledRequest
+
+__all__ = ["DEVICE_SERVICE_PATH", "Completions", "VssHost"]
+
+log = logging.getLogger("uplink62676.vss")
+
+#: Where the minimal device service (GetServices only) answers.
+DEVICE_SERVICE_PATH: Final = "/onvif/device_service"
+
+Completions = list[tuple[PendingResponse, SoapResponse]]
+
+_BODY_LIMIT: Final = 1024 * 1024
+
+
+def _services_body(base: str, events_path: str) -> etree._Element:
+    """``tds:GetServicesResponse`` naming the device and event services under ``base``."""
+    resp = etree.Element(f"{{{TDS}}}GetServicesResponse", nsmap={"tds": TDS})
+    for namespace, path, (major, minor) in ((TDS, DEVICE_SERVICE_PATH, (2, 6)),
+                                            (TEV, events_path, (2, 6))):
+        svc = etree.SubElement(resp, f"{{{TDS}}}Service")
+        etree.SubElement(svc, f"{{{TDS}}}Namespace").text = namespace
+        etree.SubElement(svc, f"{{{TDS}}}XAddr").text = base + path
+        version = etree.SubElement(svc, f"{{{TDS}}}Version")
+        etree.SubElement(version, f"{{{TDS}}}Major").text = str(major)
+        etree.SubElement(version, f"{{{TDS}}}Minor").text = str(minor)
+    return resp
+
+
+class VssHost:
+    """Serves ``vss`` (a :class:`SimulatedVss` or an :class:`EventService`) as a device handler.
+
+    ``fallback`` gets every request that is not for the event service (or the
+    device service, with ``device_service=True``); without one they get 404.
+    ``clock`` is wall-clock epoch seconds (the service's ``now``).  Call
+    :meth:`start` inside the running loop (arms the timer) and :meth:`close`
+    at the end (fails the waiting polls with 503).
+    """
+
+    def __init__(self, vss: SimulatedVss | EventService, *, fallback: Handler | None = None,
+                 device_service: bool = True, clock: Callable[[], float] = time.time) -> None:
+        self.vss = vss
+        self.events = vss.service if isinstance(vss, SimulatedVss) else vss
+        self.fallback = fallback
+        self.device_service = device_service
+        self.clock = clock
+        self._waiting: dict[PendingResponse, asyncio.Future[SoapResponse]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Arm the timer (poll timeouts, simulated changes)."""
+        self._loop = asyncio.get_running_loop()
+        self._rearm()
+
+    async def close(self) -> None:
+        """Stop the timer; polls still waiting get ``503``."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for pending, fut in list(self._waiting.items()):
+            self.vss.cancel(pending)
+            if not fut.done():
+                fut.set_result(SoapResponse(503, (("content-type", "text/plain"),),
+                                            b"service stopping\n"))
+        self._waiting.clear()
+
+    @property
+    def waiting(self) -> int:
+        """How many PullMessages requests are blocked right now."""
+        return len(self._waiting)
+
+    # ------------------------------------------------------------------ changes
+
+    def change(self, action: Callable[[float], Completions]) -> int:
+        """Run a resource update ``action(now)`` and deliver the polls it answered.
+
+        E.g. ``host.change(lambda now: vss.set_camera_offline(3, True, now))``;
+        returns how many waiting polls were answered.
+        """
+        done = action(self.clock())
+        self._deliver(done + self.vss.take_completed())
+        self._rearm()
+        return len(done)
+
+    def _deliver(self, done: Completions) -> None:
+        for pending, answer in done:
+            fut = self._waiting.pop(pending, None)
+            if fut is not None and not fut.done():
+                fut.set_result(answer)
+
+    def _rearm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._closed or self._loop is None:
+            return
+        deadline = self.vss.next_deadline()
+        if deadline is not None:
+            delay = max(0.0, deadline - self.clock())
+            self._timer = self._loop.call_later(delay, self._fire)
+
+    def _fire(self) -> None:
+        self._timer = None
+        try:
+            self._deliver(self.vss.handle_timeout(self.clock()) + self.vss.take_completed())
+        except Exception:  # a bug below must not stop the timer for everyone
+            log.exception("event service timer failed")
+        self._rearm()
+
+    # ------------------------------------------------------------------ requests
+
+    async def __call__(self, request: TunneledRequest) -> Response:
+        path = request.path.split("?", 1)[0].rstrip("/")
+        cfg = self.events.config
+        if path == cfg.service_path.rstrip("/") or path.startswith(
+                cfg.pullpoint_path.rstrip("/")):
+            return await self._events(request)
+        if self.device_service and path == DEVICE_SERVICE_PATH and request.method == "POST":
+            return await self._device_service(request)
+        if self.fallback is not None:
+            return await self.fallback(request)
+        return Response(404, (("content-type", "text/plain"),),
+                        f"no service at {request.path}\n".encode())
+
+    @staticmethod
+    def _headers(request: TunneledRequest) -> list[tuple[str | bytes, str | bytes]]:
+        headers: list[tuple[str | bytes, str | bytes]] = list(request.headers)
+        if request.scheme:
+            headers.append((":scheme", request.scheme))
+        if request.authority:
+            headers.append((":authority", request.authority))
+        return headers
+
+    async def _events(self, request: TunneledRequest) -> Response:
+        body = await request.body(limit=_BODY_LIMIT)
+        now = self.clock()
+        # Simulated changes and timeouts that fell due run first (SimulatedVss.handle does too).
+        early = self.vss.handle_timeout(now) if self._due(now) else []
+        result = self.events.handle(request.method, request.path, self._headers(request), body,
+                                    now, requester=request.user_level)
+        self._deliver(early + self.vss.take_completed())
+        if isinstance(result, PendingResponse):
+            fut: asyncio.Future[SoapResponse] = asyncio.get_running_loop().create_future()
+            self._waiting[result] = fut
+            self._rearm()
+            try:
+                answer = await fut
+            except asyncio.CancelledError:  # the cloud reset the stream
+                if self._waiting.pop(result, None) is not None:
+                    self.vss.cancel(result)
+                    self._rearm()
+                raise
+        else:
+            answer = result
+            self._rearm()
+        return Response(answer.status, answer.headers, answer.body)
+
+    def _due(self, now: float) -> bool:
+        deadline = self.vss.next_deadline()
+        return deadline is not None and deadline <= now
+
+    async def _device_service(self, request: TunneledRequest) -> Response:
+        body = await request.body(limit=_BODY_LIMIT)
+        base = f"{request.scheme or 'https'}://{request.authority or 'localhost'}"
+        events_path = self.events.config.service_path
+
+        def dispatch(envelope: Envelope) -> etree._Element:
+            if envelope.operation != f"{{{TDS}}}GetServices":
+                raise generic_fault("ter:ActionNotSupported")
+            return _services_body(base, events_path)
+
+        answer = handle_request(body, request.header("content-type"), dispatch)
+        return Response(answer.status, answer.headers, answer.body)
