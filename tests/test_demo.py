@@ -1,5 +1,6 @@
 """``uplink62676 demo``: every step of an uplink's life over loopback mTLS, exit 0, no set-up
-(UPL-2, UPL-9, UPL-13, UPL-15, UPL-16, UPL-33, UPL-41, UPL-47, UPL-49, UPL-R24)."""
+(UPL-2, UPL-9, UPL-13, UPL-15, UPL-16, UPL-33, UPL-41, UPL-47, UPL-49, UPL-R24), and the
+live-video example of resource queries through the front door (RQ-22)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,25 @@ def test_demo_run_prints_each_step() -> None:
                  "demo: done"):
         assert step in text, step
     assert text.count("via the front door -> 200") == 3
+
+
+def test_demo_runs_the_live_video_example() -> None:
+    """RQ-22(a), RQ-12, RQ-9, RQ-11 (resource-query.md §11.1): after the uplink is up the demo
+    subscribes through the expose port to media profiles within 100 m of an incident in the
+    simulated city, prints them, and one camera going offline arrives as Changed."""
+    out = io.StringIO()
+    assert run(out) == 0
+    text = out.getvalue()
+    assert "live video example" in text and "--topic MediaProfile" in text
+    assert "--radius 100" in text
+    table = [line for line in text.splitlines() if line.startswith("demo:   ")]
+    assert table[0].split()[1:] == ["TOKEN", "NAME", "DIST_M", "LAT", "LON", "OFFLINE"]
+    rows = [line.split()[1:] for line in table[1:] if ":prof_" in line and "Changed" not in line]
+    assert rows and all(float(r[-4]) <= 100 for r in rows)
+    assert f"{len(rows)} media profile(s) within 100 m (Initialized)" in text
+    changed = [line for line in text.splitlines() if "Changed" in line]
+    assert len(changed) == 2 and all(line.endswith("offline=True") for line in changed)
+    assert {line.split()[2] for line in changed} <= {r[0] for r in rows}
 
 
 def test_demo_command_exits_zero() -> None:

@@ -5,8 +5,11 @@ certificate whose CN is the device ID, in a temporary directory that is
 removed afterwards.  Then: the device connects and sends the upgrade
 request, the cloud answers ``101`` and the roles swap; a few SOAP-sized
 POSTs go through the cloud's HTTP front door (as ``uplink62676 cloud
---expose`` serves it) to the device and back; a PING round trip; a clean
-close.  :func:`run` returns the exit code (0 when every step worked).
+--expose`` serves it) to the device and back; the live-video example of
+IEC 62676-2-33 §7.8 (resource-query.md §11.1) against a simulated VSS of
+1000 cameras behind the device: media profiles within 100 m of an incident,
+then one camera goes offline and arrives as a ``Changed`` notification; a
+PING round trip; a clean close.  :func:`run` returns the exit code (0 when every step worked).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import asyncio
 import logging
 import sys
 import tempfile
-from typing import TextIO
+import time
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import h11
 
@@ -23,8 +28,14 @@ from .aio._common import Response, UplinkSpec
 from .aio.cloud import CloudServer
 from .aio.device import DeviceAgent, TunneledRequest
 from .aio.expose import ExposeServer
+from .aio.query import QueryRunner
+from .aio.vss import VssHost
 from .certs import CertificateAuthority
+from .errors import UplinkError
 from .liveness import ReconnectSchedule
+from .query.client import Query
+from .querycli import format_table, resource_record
+from .simulate import SimulatedVss
 from .status import Status
 from .tls import cloud_tls_context, device_tls_context
 
@@ -73,6 +84,61 @@ async def _post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
     return status, bytes(data)
 
 
+#: Seed and size of the simulated city behind the demo device.
+_SEED = 62676
+_CAMERAS = 1000
+#: What the police client asks for (typed loosely: attrs' converter confuses mypy).
+_KINDS: Any = ("MediaProfile",)
+
+
+async def _live_video(say: Callable[[str], None], port: int, host: VssHost,
+                      vss: SimulatedVss) -> bool:
+    """Resource-query.md §11.1 steps 2-4 and 8 through the front door; True if it all worked."""
+    cam = vss.cameras[0]
+    near = (round(cam.lat + 0.0003, 6), round(cam.lon, 6))  # an incident ~33 m north of it
+    url = f"http://127.0.0.1:{port}/devices/{DEVICE_ID}/onvif/events_service"
+    say(f"demo: live video example (IEC 62676-2-33 7.8): media profiles within 100 m of "
+        f"{near[0]},{near[1]} among {len(vss.cameras)} simulated cameras")
+    say(f"demo: uplink62676 query {url} --topic MediaProfile --near {near[0]},{near[1]} "
+        f"--radius 100 --follow")
+    runner = QueryRunner(url, Query(near=near, radius=100, topics=_KINDS),
+                         timeout=10.0)
+    try:
+        await runner.snapshot()
+        found = runner.client.mirror.resources
+        records = sorted((resource_record(t, r, near, "Initialized") for t, r in found.items()),
+                         key=lambda r: (r["distance_m"], r["token"]))
+        for line in format_table(records).splitlines():
+            say(f"demo:   {line}")
+        say(f"demo: {len(records)} media profile(s) within 100 m (Initialized)")
+        if not any(t.startswith(cam.device_id + ":") for t in found):
+            return False
+        pull = asyncio.ensure_future(runner.step())  # the next PullMessages long poll
+        async with asyncio.timeout(5):
+            while host.waiting == 0:
+                await asyncio.sleep(0.005)
+        say(f"demo: camera {cam.device_id} goes offline")
+        host.change(lambda now: vss.set_camera_offline(cam.index, True, now))
+        profiles = {t for t in found if t.startswith(cam.device_id + ":")}
+        async with asyncio.timeout(5):
+            while profiles:  # each profile's transition arrives as its own Changed (RQ-11)
+                step = await pull
+                for note in step.notifications:
+                    data = note.data
+                    op = note.operation.value if note.operation is not None else "?"
+                    say(f"demo:   {op} {note.token} offline={data.offline if data else None}")
+                    if op == "Changed" and data is not None and data.offline:
+                        profiles.discard(note.token or "")
+                if step.kind == "lost":
+                    return False
+                if profiles:
+                    pull = asyncio.ensure_future(runner.step())
+        await runner.unsubscribe()
+        return True
+    finally:
+        await runner.close()
+
+
 async def _main(out: TextIO) -> int:
     def say(text: str) -> None:
         print(text, file=out, flush=True)
@@ -95,7 +161,10 @@ async def _main(out: TextIO) -> int:
         remote = f"https://localhost:{cloud.port}/uplink"
         spec = UplinkSpec(remote, device_tls_context(ca_file=ca_file, cert_file=dev_cert,
                                                      key_file=dev_key), user_level="Operator")
-        agent = DeviceAgent(_device_handler, identity=DEVICE_ID, uplinks=[spec],
+        vss = SimulatedVss(_CAMERAS, seed=_SEED, now=time.time(), change_rate=0)
+        host = VssHost(vss, fallback=_device_handler, device_service=False)
+        host.start()
+        agent = DeviceAgent(host, identity=DEVICE_ID, uplinks=[spec],
                             schedule_factory=lambda i: ReconnectSchedule(identity=i))
         say(f"demo: device {DEVICE_ID} opens its uplink to {remote}")
         try:
@@ -114,6 +183,9 @@ async def _main(out: TextIO) -> int:
                     f"{len(answer)} octets: {answer[answer.find(b'<demo'):][:140]!r}")
                 if status != 200:
                     return 1
+            if not await _live_video(say, expose.port, host, vss):
+                say("demo: FAILED: the live video example did not show the expected changes")
+                return 1
             rtt = await cloud.ping(DEVICE_ID)
             say(f"demo: cloud PING -> device -> PING ACK in {rtt * 1000:.2f} ms")
             rtt = await agent.ping(remote)
@@ -122,11 +194,12 @@ async def _main(out: TextIO) -> int:
             await agent.stop()
             await cloud.wait_for_device(DEVICE_ID, timeout=5, present=False)
             say(f"demo: cloud dropped {DEVICE_ID}; devices now: {cloud.devices()}")
-        except (TimeoutError, AssertionError, OSError) as exc:
+        except (TimeoutError, AssertionError, OSError, UplinkError) as exc:
             say(f"demo: FAILED: {exc!r} (uplink status {agent.status(remote)})")
             return 1
         finally:
             await agent.stop()
+            await host.close()
             await expose.close()
             await cloud.close()
     say("demo: done")

@@ -151,7 +151,7 @@ class _Outbound:
     __slots__ = ("chunks", "end_stream", "queued", "trailers")
 
     def __init__(self) -> None:
-        self.chunks: collections.deque[memoryview] = collections.deque()
+        self.chunks: collections.deque[bytes | memoryview] = collections.deque()
         self.queued = 0
         self.end_stream = False
         self.trailers: list[tuple[bytes, bytes]] | None = None
@@ -235,7 +235,7 @@ class Tunnel:
         self._need_magic = not client
         self._need_settings = True
         self.preface_received = False
-        self._block_stream = 0  # stream of an unfinished header block
+        self._in_block = False  # inside a header block (HEADERS without END_HEADERS yet)
         self._block_octets = 0
         self._block_frames = 0
         self._outbound: dict[int, _Outbound] = {}
@@ -266,9 +266,15 @@ class Tunnel:
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
         if self.closed:
             return []
-        self._inbuf += data
         out: list[ev.Event] = []
-        buf = self._inbuf
+        # Scan the caller's octets in place when nothing is left over from the
+        # last call (the common case): no copy of the payload into a buffer.
+        buf: bytes | bytearray
+        if self._inbuf or self._need_magic:
+            self._inbuf += data
+            buf = self._inbuf
+        else:
+            buf = data if type(data) is bytes else bytes(data)
         pos = 0
         batch = 0
         if self._need_magic:
@@ -292,7 +298,6 @@ class Tunnel:
             length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
             ftype = buf[pos + 3]
             flags = buf[pos + 4]
-            sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
             if length > max_frame:
                 return self._fatal(
                     ErrorCode.FRAME_SIZE_ERROR,
@@ -313,7 +318,7 @@ class Tunnel:
                         goaway=True,
                     )
                 self._need_settings = False
-            if self._block_stream and ftype != _CONT:
+            if self._in_block and ftype != _CONT:
                 return self._fatal(
                     ErrorCode.PROTOCOL_ERROR,
                     "header block interrupted by another frame",
@@ -325,7 +330,7 @@ class Tunnel:
                     return self._calm("empty DATA frame flood", out, (buf, batch, pos, now))
             elif ftype in (_HEADERS, _CONT):
                 if ftype == _HEADERS:
-                    self._block_stream = sid
+                    self._in_block = True
                     self._block_octets = 0
                     self._block_frames = 0
                     if length == 0 and not flags & _END_STREAM and not self._empty.take(now):
@@ -348,7 +353,7 @@ class Tunnel:
                         (buf, batch, pos, now),
                     )
                 if flags & _END_HEADERS:
-                    self._block_stream = 0
+                    self._in_block = False
             elif ftype == _RST:
                 if not self._resets.take(now):
                     return self._calm("RST_STREAM flood (rapid reset)", out, (buf, batch, pos, now))
@@ -376,6 +381,7 @@ class Tunnel:
                 if self.closed:
                     return out
                 batch = end
+                sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
                 if length < 8 or sid != 0:
                     return self._fatal(
                         ErrorCode.PROTOCOL_ERROR if sid else ErrorCode.FRAME_SIZE_ERROR,
@@ -401,10 +407,15 @@ class Tunnel:
             pos = end
         self._feed(buf, batch, pos, now, out)
         if not self.closed:
-            del buf[:pos]
+            if buf is self._inbuf:
+                del self._inbuf[:pos]
+            elif pos < len(buf):
+                self._inbuf += buf[pos:]
         return out
 
-    def _feed(self, buf: bytearray, start: int, stop: int, now: float, out: list[ev.Event]) -> None:
+    def _feed(
+        self, buf: bytes | bytearray, start: int, stop: int, now: float, out: list[ev.Event]
+    ) -> None:
         if stop <= start or self.closed:
             return
         try:
@@ -432,6 +443,7 @@ class Tunnel:
     ) -> None:
         conn = self._conn
         refused = self._refused
+        flush = False
         for e in h2_events:
             if refused and getattr(e, "stream_id", None) in refused:
                 continue
@@ -507,7 +519,7 @@ class Tunnel:
                 if isinstance(e, h2.events.RemoteSettingsChanged) and not self.preface_received:
                     self.preface_received = True
                     out.append(ev.Connected())  # in order: before what follows the preface
-                self._flush_all(out)
+                flush = True
             elif isinstance(e, h2.events.PingAckReceived):
                 payload = bytes(e.ping_data or b"")
                 sent = self._pings_out.pop(payload, None)
@@ -516,6 +528,8 @@ class Tunnel:
                 )
             # PingReceived (h2 answers it), SettingsAcknowledged, PriorityUpdated,
             # UnknownFrameReceived, AlternativeServiceAvailable: nothing to do.
+        if flush and self._outbound:  # once per batch, however many windows opened
+            self._flush_all(out)
 
     def _request_event(self, e: h2.events.RequestReceived) -> ev.RequestReceived:
         assert e.stream_id is not None and e.headers is not None
@@ -570,7 +584,7 @@ class Tunnel:
         return status, tuple(regular), length
 
     def _calm(
-        self, reason: str, out: list[ev.Event], feed: tuple[bytearray, int, int, float]
+        self, reason: str, out: list[ev.Event], feed: tuple[bytes | bytearray, int, int, float]
     ) -> list[ev.Event]:
         return self._fatal(ErrorCode.ENHANCE_YOUR_CALM, reason, out, feed=feed)
 
@@ -581,7 +595,7 @@ class Tunnel:
         out: list[ev.Event],
         *,
         goaway: bool = True,
-        feed: tuple[bytearray, int, int, float] | None = None,
+        feed: tuple[bytes | bytearray, int, int, float] | None = None,
     ) -> list[ev.Event]:
         """End the connection: deliver what came before, GOAWAY, and stop reading."""
         if feed is not None:
@@ -670,11 +684,15 @@ class Tunnel:
             q = self._outbound[stream_id] = _Outbound()
         if q.end_stream:
             raise LocalProtocolError(f"stream {stream_id} was already ended")
+        # A non-empty queue means the stream waits for a window: the next
+        # WINDOW_UPDATE flushes it, so there is nothing to try now.
+        blocked = bool(q.chunks)
         if data:
-            q.chunks.append(memoryview(bytes(data)))
+            q.chunks.append(data if type(data) is bytes else bytes(data))
             q.queued += len(data)
         q.end_stream = end_stream
-        self._flush(stream_id, q, None)
+        if not blocked:
+            self._flush(stream_id, q, None)
 
     def send_trailers(
         self, stream_id: int, headers: Iterable[tuple[bytes | str, bytes | str]]
@@ -708,18 +726,19 @@ class Tunnel:
                 if window <= 0:
                     break
                 chunk = q.chunks[0]
-                size = min(window, len(chunk), conn.max_outbound_frame_size)
-                last = size == len(chunk) and len(q.chunks) == 1
-                conn.send_data(
-                    sid,
-                    bytes(chunk[:size]),
-                    end_stream=last and q.end_stream and q.trailers is None,
-                )
-                q.queued -= size
-                if size == len(chunk):
+                whole = len(chunk)
+                size = min(window, whole, conn.max_outbound_frame_size)
+                if size == whole:  # no copy: the chunk leaves as it is
+                    piece = chunk
+                    last = len(q.chunks) == 1
                     q.chunks.popleft()
-                else:
-                    q.chunks[0] = chunk[size:]
+                else:  # memoryview slices: O(1), no quadratic copying of big bodies
+                    view = chunk if isinstance(chunk, memoryview) else memoryview(chunk)
+                    piece = view[:size]
+                    last = False
+                    q.chunks[0] = view[size:]
+                q.queued -= size
+                conn.send_data(sid, piece, end_stream=last and q.end_stream and q.trailers is None)
             if not q.chunks:
                 if q.end_stream:
                     if q.trailers is not None:
