@@ -78,6 +78,27 @@ class _End:
     def phase(self) -> Phase:
         return self._phase
 
+    def _send_message(
+        self,
+        stream_id: int,
+        pseudo: list[tuple[bytes, bytes]],
+        headers: HeaderInput,
+        body: bytes | None,
+        end_stream: bool | None,
+    ) -> None:
+        """Head and (whole or no) body of a request or response on one stream."""
+        tunnel = self._require_tunnel()
+        regular = _lower_headers(headers)
+        if body is not None and not any(k == b"content-length" for k, _ in regular):
+            regular.append((b"content-length", str(len(body)).encode()))
+        pseudo.extend(regular)
+        if body is None:
+            tunnel.send_headers(stream_id, pseudo, end_stream=end_stream is True)
+        else:
+            tunnel.send_headers(stream_id, pseudo, end_stream=not body and end_stream is not False)
+            if body:
+                tunnel.send_data(stream_id, body, end_stream=end_stream is not False)
+
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
         """Queue body octets on a stream (sent as flow control allows)."""
         self._require_tunnel().send_data(stream_id, data, end_stream=end_stream)
@@ -375,18 +396,8 @@ class DeviceUplink(_End):
         :meth:`end_stream` or :meth:`send_trailers`.
         """
         _check_status(status)
-        tunnel = self._require_tunnel()
-        hdrs = [(b":status", str(status).encode())]
-        regular = _lower_headers(headers)
-        if body is not None and not any(k == b"content-length" for k, _ in regular):
-            regular.append((b"content-length", str(len(body)).encode()))
-        hdrs.extend(regular)
-        if body is None:
-            tunnel.send_headers(stream_id, hdrs, end_stream=end_stream is True)
-        else:
-            tunnel.send_headers(stream_id, hdrs, end_stream=not body and end_stream is not False)
-            if body:
-                tunnel.send_data(stream_id, body, end_stream=end_stream is not False)
+        pseudo = [(b":status", str(status).encode())]
+        self._send_message(stream_id, pseudo, headers, body, end_stream)
 
     def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
         """Orderly close: GOAWAY with the last processed stream (UPL-R24).
@@ -584,16 +595,7 @@ class CloudUplink(_End):
             hdrs.append((b":protocol", _as_bytes(protocol)))
         hdrs.append((b":path", _as_bytes(path)))
         hdrs.append((b":authority", _as_bytes(authority or self.default_authority)))
-        regular = _lower_headers(headers)
-        if body is not None and not any(k == b"content-length" for k, _ in regular):
-            regular.append((b"content-length", str(len(body)).encode()))
-        hdrs.extend(regular)
-        if body is None:
-            tunnel.send_headers(sid, hdrs, end_stream=end_stream is True)
-        else:
-            tunnel.send_headers(sid, hdrs, end_stream=not body and end_stream is not False)
-            if body:
-                tunnel.send_data(sid, body, end_stream=end_stream is not False)
+        self._send_message(sid, hdrs, headers, body, end_stream)
         return sid
 
     def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
