@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from _pair import connected_pair, of, pump
 
+from _pair import connected_pair, of, pump
 from uplink62676 import events as ev
 from uplink62676.uplink import CloudUplink, DeviceUplink
 
