@@ -68,9 +68,14 @@ def _unknown(device_id: str) -> _Answer:
 
 
 class ExposeServer:
-    """HTTP/1.1 + h2c front door of a :class:`CloudServer`."""
+    """HTTP/1.1 + h2c front door of a :class:`CloudServer`.
 
-    def __init__(self, cloud: CloudServer, *, timeout: float = 30.0) -> None:
+    ``timeout`` bounds the wait for a device's response head.  It is longer
+    than the longest PullMessages long poll a client may ask for (events.md:
+    at least 60 s), so resource queries with ``--follow`` pass through.
+    """
+
+    def __init__(self, cloud: CloudServer, *, timeout: float = 120.0) -> None:
         self.cloud = cloud
         self.timeout = timeout
         self._server: asyncio.Server | None = None
