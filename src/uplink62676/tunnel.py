@@ -245,7 +245,10 @@ class Tunnel:
     # --- output -------------------------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
-        self._collect()
+        pending = self._conn.data_to_send()
+        if not self._out:  # the common case: h2's octets as they are, no copy
+            return bytes(pending)
+        self._out += pending
         out = bytes(self._out)
         self._out.clear()
         return out
@@ -457,20 +460,23 @@ class Tunnel:
                 with contextlib.suppress(h2.exceptions.H2Error):
                     conn.reset_stream(e.stream_id, ErrorCode.REFUSED_STREAM)
                 continue
-            if isinstance(e, _BodyLengthMismatch):
+            if isinstance(e, h2.events.DataReceived):
+                sid = e.stream_id
+                assert sid is not None and e.data is not None
+                fcl = e.flow_controlled_length or 0
+                out.append(ev.DataReceived(sid, e.data, fcl))
+                if fcl and not self.manual_flow_control:
+                    try:  # noqa: SIM105 (hot path; automatic flow control: consumed as handed out)
+                        conn.acknowledge_received_data(fcl, sid)
+                    except (h2.exceptions.H2Error, KeyError, ValueError):
+                        pass
+            elif isinstance(e, _BodyLengthMismatch):
                 self._outbound.pop(e.stream_id, None)
                 out.append(
                     ev.StreamReset(
                         e.stream_id, ErrorCode.PROTOCOL_ERROR, by_peer=False, reason=e.message
                     )
                 )
-            elif isinstance(e, h2.events.DataReceived):
-                sid = e.stream_id
-                assert sid is not None and e.data is not None
-                fcl = e.flow_controlled_length or 0
-                out.append(ev.DataReceived(sid, e.data, fcl))
-                if fcl and not self.manual_flow_control:
-                    self._ack(fcl, sid)
             elif isinstance(e, h2.events.RequestReceived):
                 request = self._request_event(e)
                 if e.stream_ended is not None and request.content_length:

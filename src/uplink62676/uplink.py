@@ -68,6 +68,7 @@ class _End:
 
     _tunnel: Tunnel | None
     _phase: Phase
+    _out: bytearray
 
     def _require_tunnel(self) -> Tunnel:
         if self._tunnel is None or self._phase not in (Phase.HTTP2, Phase.DRAINING):
@@ -98,6 +99,16 @@ class _End:
             tunnel.send_headers(stream_id, pseudo, end_stream=not body and end_stream is not False)
             if body:
                 tunnel.send_data(stream_id, body, end_stream=end_stream is not False)
+
+    def data_to_send(self) -> bytes:
+        """Everything queued for the peer since the last call (HTTP/1.1 head, then HTTP/2)."""
+        from_tunnel = self._tunnel.data_to_send() if self._tunnel is not None else b""
+        if not self._out:
+            return from_tunnel
+        self._out += from_tunnel
+        data = bytes(self._out)
+        self._out.clear()
+        return data
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
         """Queue body octets on a stream (sent as flow control allows)."""
@@ -414,12 +425,6 @@ class DeviceUplink(_End):
             self._phase = Phase.CLOSED
         self._set(Status.OFFLINE, reason if error_code else None, out)
 
-    def data_to_send(self) -> bytes:
-        if self._tunnel is not None:
-            self._out += self._tunnel.data_to_send()
-        data = bytes(self._out)
-        self._out.clear()
-        return data
 
 
 class CloudUplink(_End):
@@ -643,9 +648,3 @@ class CloudUplink(_End):
             )
         return out
 
-    def data_to_send(self) -> bytes:
-        if self._tunnel is not None:
-            self._out += self._tunnel.data_to_send()
-        data = bytes(self._out)
-        self._out.clear()
-        return data
