@@ -7,14 +7,11 @@ Only UplinkError may escape.
 
 from __future__ import annotations
 
-import atheris
+from _common import main
 from lxml import etree
 
-with atheris.instrument_imports():
-    from _common import main
-
-    from uplink62676.namespaces import TT, WSNT
-    from uplink62676.query.filters import ITEM_FILTER, compile_content
+from uplink62676.namespaces import TT, WSNT
+from uplink62676.query.filters import ITEM_FILTER, compile_content
 
 
 def target(data: bytes) -> None:

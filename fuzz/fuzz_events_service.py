@@ -11,12 +11,10 @@ raise anything but UplinkError.
 from __future__ import annotations
 
 import atheris
+from _common import main
 
-with atheris.instrument_imports():
-    from _common import main
-
-    from uplink62676.query.resources import GeoLocation, Resource
-    from uplink62676.services.events import EventService
+from uplink62676.query.resources import GeoLocation, Resource
+from uplink62676.services.events import EventService
 
 _NS = (b'xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
        b'xmlns:tev="http://www.onvif.org/ver10/events/wsdl" '

@@ -13,13 +13,11 @@ from __future__ import annotations
 from xml.sax.saxutils import escape, quoteattr
 
 import atheris
+from _common import main
 
-with atheris.instrument_imports():
-    from _common import main
-
-    from uplink62676._xml import parse_xml
-    from uplink62676.query.filters import compile_filter
-    from uplink62676.query.resources import GeoLocation, Resource
+from uplink62676._xml import parse_xml
+from uplink62676.query.filters import compile_filter
+from uplink62676.query.resources import GeoLocation, Resource
 
 _HEAD = ('<tev:Filter xmlns:tev="http://www.onvif.org/ver10/events/wsdl" '
          'xmlns:wsnt="http://docs.oasis-open.org/wsn/b-2" '
