@@ -15,6 +15,7 @@ Run: ``python benchmarks/tunnel.py [--quick] [--wss]``
 from __future__ import annotations
 
 import collections
+import shutil
 import statistics
 import sys
 import time
@@ -25,6 +26,7 @@ import h2.connection
 import h2.events
 
 from uplink62676 import events as ev
+from uplink62676.settings import DeviceSettings
 from uplink62676.uplink import CloudUplink, DeviceUplink
 
 REQUEST = b"<s:Envelope>" + b"x" * 588
@@ -165,8 +167,10 @@ BULK_CHUNK = b"z" * CHUNK
 
 
 class Ours:
-    def __init__(self, uri: str = "https://cloud.example.com/uplink") -> None:
-        self.device = DeviceUplink(uri)
+    def __init__(self, uri: str = "https://cloud.example.com/uplink", max_streams: int = 16) -> None:
+        # The device advertises 16 concurrent streams by default; bare h2 allows
+        # 100, so the 100-in-flight case uses a device that allows 100 too.
+        self.device = DeviceUplink(uri, settings=DeviceSettings(max_concurrent_streams=max_streams))
         self.cloud = CloudUplink()
         self.device.start(0.0)
         self.cloud.receive_data(self.device.data_to_send(), 0.0)
@@ -220,32 +224,68 @@ def _timed(fn: Callable[[], None]) -> float:
     return time.perf_counter() - t0
 
 
+def _one(which: str, case: str, n: int) -> None:
+    """Child of --instructions: build one side, then do ``n`` units of one case."""
+    obj: BareH2 | Ours = BareH2() if which == "bare" else Ours(max_streams=100)
+    if case == "bulk":
+        global BULK  # noqa: PLW0603 (the child process measures a smaller bulk transfer)
+        BULK = n * 1024 * 1024
+        if n:
+            obj.bulk()
+    elif n:
+        obj.requests(n, 1 if case == "1" else 100)
+
+
+def _instructions() -> int:
+    import os
+    import re
+    import subprocess
+    import tempfile
+
+    if not shutil.which("valgrind"):
+        print("--instructions needs valgrind (apt-get install valgrind)")
+        return 1
+    cases = [("1", 300, "request"), ("100", 300, "request"), ("bulk", 6, "MiB")]
+
+    def count(which: str, case: str, n: int) -> int:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = os.path.join(tmp, "cg")
+            proc = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+                 __file__, "--child", which, case, str(n)],
+                capture_output=True, text=True, check=True)
+        m = re.search(r"Collected : (\d+)", proc.stderr)
+        assert m, proc.stderr[-500:]
+        return int(m.group(1))
+
+    print("tunnel benchmark, instructions counted by callgrind (lower is better)")
+    base = {w: count(w, "1", 0) for w in ("bare", "ours")}
+    for case, n, unit in cases:
+        per = {w: (count(w, case, n) - base[w]) / n for w in ("bare", "ours")}
+        label = {"1": "1 stream", "100": "100 streams", "bulk": "bulk"}[case]
+        print(f"  {label:12s} bare h2 {per['bare'] / 1e6:8.3f} M instr/{unit}   "
+              f"uplink {per['ours'] / 1e6:8.3f} M instr/{unit}   "
+              f"ratio bare/ours {per['bare'] / per['ours']:.3f} (speed ratio b/a)")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--child"]:
+        _one(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return 0
+    if "--instructions" in sys.argv:
+        return _instructions()
     quick = "--quick" in sys.argv
-    rounds = 3 if quick else 7
+    rounds = 5 if quick else 9
     n = 2000 if quick else 5000
     wss = "--wss" in sys.argv
     results: dict[str, list[tuple[float, float]]] = {"1 stream": [], "100 streams": [], "bulk": []}
     if wss:
         results.update({"1 stream wss": [], "bulk wss": []})
-    # device MAX_CONCURRENT_STREAMS is 16 by default; bare h2 allows 100.  The
-    # 100-in-flight case uses a device that allows 100 so both do the same work.
-    from uplink62676.settings import DeviceSettings
-
     for _ in range(rounds):
         for label, flight in (("1 stream", 1), ("100 streams", 100)):
             bare = BareH2()
-            ours = Ours()
-            if flight > 16:
-                ours.device = DeviceUplink(
-                    "https://cloud.example.com/uplink",
-                    settings=DeviceSettings(max_concurrent_streams=100),
-                )
-                ours.cloud = CloudUplink()
-                ours.device.start(0.0)
-                ours.cloud.receive_data(ours.device.data_to_send(), 0.0)
-                ours.cloud.accept(0.0, authority="dev")
-                ours._pump()
+            ours = Ours(max_streams=max(16, flight))
             ta = _timed(lambda b=bare, f=flight: b.requests(n, f))
             tb = _timed(lambda o=ours, f=flight: o.requests(n, f))
             results[label].append((n / ta, n / tb))

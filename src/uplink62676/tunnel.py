@@ -26,6 +26,7 @@ import collections
 import contextlib
 import enum
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -98,10 +99,12 @@ def _as_bytes(value: bytes | str) -> bytes:
 
 
 def _lower_headers(headers: Iterable[tuple[bytes | str, bytes | str]]) -> list[tuple[bytes, bytes]]:
+    """Header fields as lower-case byte names and byte values (str taken as Latin-1)."""
     out = []
     for name, value in headers:
-        n = _as_bytes(name).lower()
-        out.append((n, _as_bytes(value)))
+        n = name.encode("latin-1") if isinstance(name, str) else bytes(name)
+        v = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+        out.append((n.lower(), v))
     return out
 
 
@@ -441,28 +444,18 @@ class Tunnel:
             return
         self._translate(h2_events, now, out)
 
-    def _translate(
-        self, h2_events: Sequence[h2.events.Event], now: float, out: list[ev.Event]
-    ) -> None:
+    def _translate(self, h2_events: Sequence[Any], now: float, out: list[ev.Event]) -> None:
+        """h2's events into ours.  Dispatch on the exact class, commonest first
+        (h2's event classes are final), so a DATA frame costs one comparison."""
         conn = self._conn
         refused = self._refused
         flush = False
         for e in h2_events:
             if refused and getattr(e, "stream_id", None) in refused:
                 continue
-            if (
-                isinstance(e, h2.events.RequestReceived)
-                and self._goaway_last is not None
-                and e.stream_id is not None
-                and e.stream_id > self._goaway_last
-            ):
-                self._refused.add(e.stream_id)
-                with contextlib.suppress(h2.exceptions.H2Error):
-                    conn.reset_stream(e.stream_id, ErrorCode.REFUSED_STREAM)
-                continue
-            if isinstance(e, h2.events.DataReceived):
+            kind = type(e)
+            if kind is h2.events.DataReceived:
                 sid = e.stream_id
-                assert sid is not None and e.data is not None
                 fcl = e.flow_controlled_length or 0
                 out.append(ev.DataReceived(sid, e.data, fcl))
                 if fcl and not self.manual_flow_control:
@@ -470,63 +463,44 @@ class Tunnel:
                         conn.acknowledge_received_data(fcl, sid)
                     except (h2.exceptions.H2Error, KeyError, ValueError):
                         pass
-            elif isinstance(e, _BodyLengthMismatch):
+            elif kind is h2.events.WindowUpdated:
+                flush = True
+            elif kind is h2.events.StreamEnded:
+                out.append(ev.StreamEnded(e.stream_id))
+            elif kind is h2.events.RequestReceived:
+                self._on_request(e, out)
+            elif kind is h2.events.ResponseReceived:
+                status, headers, length = self._split_response(e.headers)
+                out.append(ev.ResponseReceived(e.stream_id, status, headers, length))
+            elif kind is _BodyLengthMismatch:
                 self._outbound.pop(e.stream_id, None)
                 out.append(
                     ev.StreamReset(
                         e.stream_id, ErrorCode.PROTOCOL_ERROR, by_peer=False, reason=e.message
                     )
                 )
-            elif isinstance(e, h2.events.RequestReceived):
-                request = self._request_event(e)
-                if e.stream_ended is not None and request.content_length:
-                    # END_STREAM on HEADERS that announce a body: malformed (UPL-61).
-                    self._refused.add(request.stream_id)
-                    with contextlib.suppress(h2.exceptions.H2Error):
-                        conn.reset_stream(request.stream_id, ErrorCode.PROTOCOL_ERROR)
-                    out.append(
-                        ev.StreamReset(
-                            request.stream_id,
-                            ErrorCode.PROTOCOL_ERROR,
-                            by_peer=False,
-                            reason=f"content-length {request.content_length} "
-                            "but END_STREAM on HEADERS",
-                        )
-                    )
-                    continue
-                out.append(request)
-            elif isinstance(e, h2.events.ResponseReceived):
-                assert e.stream_id is not None and e.headers is not None
-                status, headers, length = self._split_response(e.headers)
-                out.append(ev.ResponseReceived(e.stream_id, status, headers, length))
-            elif isinstance(e, h2.events.InformationalResponseReceived):
-                assert e.stream_id is not None and e.headers is not None
-                status, headers, _ = self._split_response(e.headers)
-                out.append(ev.InformationalResponseReceived(e.stream_id, status, headers))
-            elif isinstance(e, h2.events.TrailersReceived):
-                assert e.stream_id is not None and e.headers is not None
-                out.append(
-                    ev.TrailersReceived(
-                        e.stream_id, tuple((bytes(k), bytes(v)) for k, v in e.headers)
-                    )
-                )
-            elif isinstance(e, h2.events.StreamEnded):
-                assert e.stream_id is not None
-                out.append(ev.StreamEnded(e.stream_id))
-            elif isinstance(e, h2.events.StreamReset):
-                assert e.stream_id is not None
+            elif kind is h2.events.StreamReset:
                 self._outbound.pop(e.stream_id, None)
                 out.append(
                     ev.StreamReset(
                         e.stream_id, int(e.error_code or 0), by_peer=bool(e.remote_reset)
                     )
                 )
-            elif isinstance(e, h2.events.WindowUpdated | h2.events.RemoteSettingsChanged):
-                if isinstance(e, h2.events.RemoteSettingsChanged) and not self.preface_received:
+            elif kind is h2.events.InformationalResponseReceived:
+                status, headers, _ = self._split_response(e.headers)
+                out.append(ev.InformationalResponseReceived(e.stream_id, status, headers))
+            elif kind is h2.events.TrailersReceived:
+                out.append(
+                    ev.TrailersReceived(
+                        e.stream_id, tuple((bytes(k), bytes(v)) for k, v in e.headers)
+                    )
+                )
+            elif kind is h2.events.RemoteSettingsChanged:
+                if not self.preface_received:
                     self.preface_received = True
                     out.append(ev.Connected())  # in order: before what follows the preface
                 flush = True
-            elif isinstance(e, h2.events.PingAckReceived):
+            elif kind is h2.events.PingAckReceived:
                 payload = bytes(e.ping_data or b"")
                 sent = self._pings_out.pop(payload, None)
                 out.append(
@@ -536,6 +510,32 @@ class Tunnel:
             # UnknownFrameReceived, AlternativeServiceAvailable: nothing to do.
         if flush and self._outbound:  # once per batch, however many windows opened
             self._flush_all(out)
+
+    def _on_request(self, e: h2.events.RequestReceived, out: list[ev.Event]) -> None:
+        sid = e.stream_id
+        assert sid is not None
+        if self._goaway_last is not None and sid > self._goaway_last:
+            # Opened after our GOAWAY crossed it in flight: refused (UPL-R24).
+            self._refused.add(sid)
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self._conn.reset_stream(sid, ErrorCode.REFUSED_STREAM)
+            return
+        request = self._request_event(e)
+        if e.stream_ended is not None and request.content_length:
+            # END_STREAM on HEADERS that announce a body: malformed (UPL-61).
+            self._refused.add(sid)
+            with contextlib.suppress(h2.exceptions.H2Error):
+                self._conn.reset_stream(sid, ErrorCode.PROTOCOL_ERROR)
+            out.append(
+                ev.StreamReset(
+                    sid,
+                    ErrorCode.PROTOCOL_ERROR,
+                    by_peer=False,
+                    reason=f"content-length {request.content_length} but END_STREAM on HEADERS",
+                )
+            )
+            return
+        out.append(request)
 
     def _request_event(self, e: h2.events.RequestReceived) -> ev.RequestReceived:
         assert e.stream_id is not None and e.headers is not None
@@ -668,7 +668,8 @@ class Tunnel:
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
         """Queue body octets; they leave as the peer's flow-control windows allow."""
-        self._check_open()
+        if self.closed:
+            self._check_open()
         stream = self._conn.streams.get(stream_id)
         if stream is None or stream.closed:
             raise LocalProtocolError(f"stream {stream_id} is not open for sending")

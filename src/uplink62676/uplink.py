@@ -63,6 +63,9 @@ _REASONS = {
 }
 
 
+_SENDING = frozenset({Phase.HTTP2, Phase.DRAINING})
+
+
 class _End:
     """What both ends share once the tunnel is up."""
 
@@ -90,8 +93,12 @@ class _End:
         """Head and (whole or no) body of a request or response on one stream."""
         tunnel = self._require_tunnel()
         regular = _lower_headers(headers)
-        if body is not None and not any(k == b"content-length" for k, _ in regular):
-            regular.append((b"content-length", str(len(body)).encode()))
+        if body is not None:
+            for name, _ in regular:
+                if name == b"content-length":
+                    break
+            else:
+                regular.append((b"content-length", str(len(body)).encode()))
         pseudo.extend(regular)
         if body is None:
             tunnel.send_headers(stream_id, pseudo, end_stream=end_stream is True)
@@ -112,7 +119,10 @@ class _End:
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
         """Queue body octets on a stream (sent as flow control allows)."""
-        self._require_tunnel().send_data(stream_id, data, end_stream=end_stream)
+        tunnel = self._tunnel
+        if tunnel is None or self._phase not in _SENDING:
+            tunnel = self._require_tunnel()
+        tunnel.send_data(stream_id, data, end_stream=end_stream)
 
     def end_stream(self, stream_id: int) -> None:
         self._require_tunnel().send_data(stream_id, b"", end_stream=True)
