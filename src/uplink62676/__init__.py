@@ -45,6 +45,13 @@ from .events import (
 )
 from .handshake import RemoteAddress
 from .liveness import ReconnectSchedule
+from .oauth import (
+    AccessToken,
+    AuthorizationServerConfig,
+    ClientAuth,
+    ClientCredentialsFlow,
+    OAuthError,
+)
 from .query.client import Query, QueryClient, ResourceMirror
 from .query.filters import ResourceFilter, compile_filter
 from .query.pullpoint import PullPointConfig, PullPointManager
@@ -101,8 +108,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AccessPolicy",
+    "AccessToken",
     "AdaptionResult",
+    "AuthorizationServerConfig",
     "Capabilities",
+    "ClientAuth",
+    "ClientCredentialsFlow",
     "CloudSettings",
     "CloudUplink",
     "ConfigStore",
@@ -130,6 +141,7 @@ __all__ = [
     "LocalProtocolError",
     "Notification",
     "NotificationFault",
+    "OAuthError",
     "PendingResponse",
     "Phase",
     "PingAcknowledged",

@@ -185,6 +185,10 @@ class DeviceHandshake:
             ("Upgrade", UPGRADE_TOKEN),
         ]
         if self._token is not None:
+            if not isinstance(self._token, str):
+                raise ConfigurationError(
+                    f"the access token must be a str, got {type(self._token).__name__}"
+                )
             if not self._token or any(c in self._token for c in "\r\n\x00 "):
                 raise ConfigurationError("the access token is empty or holds white space/controls")
             headers.append(("Authorization", f"Bearer {self._token}"))

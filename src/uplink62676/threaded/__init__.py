@@ -4,5 +4,13 @@ from __future__ import annotations
 
 from ..aio._common import Response, UplinkSpec
 from .device import BlockingHandler, DeviceAgent, TunneledRequest
+from .oauth import TokenSource
 
-__all__ = ["BlockingHandler", "DeviceAgent", "Response", "TunneledRequest", "UplinkSpec"]
+__all__ = [
+    "BlockingHandler",
+    "DeviceAgent",
+    "Response",
+    "TokenSource",
+    "TunneledRequest",
+    "UplinkSpec",
+]
