@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable, Callable, Iterable
 
 import attrs
 
+from .._agent import header_value
 from ..errors import ConfigurationError
 from ..handshake import RemoteAddress
 from ..tls import device_tls_context
@@ -108,11 +109,3 @@ class Response:
     status: int = 200
     headers: HeaderPairs = attrs.field(default=(), converter=_pairs)
     body: bytes | AsyncIterable[bytes] | Iterable[bytes] = b""
-
-
-def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    """First value of header ``name`` (lower-case bytes) or None."""
-    for k, v in headers:
-        if k == name:
-            return v
-    return None

@@ -23,6 +23,8 @@ import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 
 from .. import events as ev
+from .._agent import RequestHead, RunnerState, closed_before_upgrade
+from .._agent import default_schedule as _default_schedule
 from ..errors import LocalProtocolError, TransportError
 from ..liveness import ReconnectSchedule
 from ..settings import DeviceSettings
@@ -30,20 +32,16 @@ from ..status import Status as UplinkStatus
 from ..tls import check_alpn, describe_tls_error
 from ..tunnel import ErrorCode
 from ..uplink import DeviceUplink, Phase
-from ._common import Response, UplinkSpec, header_value
+from ._common import Response, UplinkSpec
 
 __all__ = ["DeviceAgent", "Handler", "TunneledRequest"]
 
 log = logging.getLogger("uplink62676.device")
 
 _READ_SIZE = 65536
-#: TLS 1.3 servers judge the client certificate after the client's handshake
-#: is done; a refusal then shows up as a silent close (asyncio servers send no alert).
-_SILENT_CLOSE = ("TLS: cloud closed the connection after the handshake "
-                 "(client certificate missing or not accepted)")
 
 
-class TunneledRequest:
+class TunneledRequest(RequestHead):
     """A request the cloud sent through an uplink (UPL-4, UPL-43).
 
     ``user_level`` is the UserLevel configured for the uplink it came through
@@ -54,31 +52,14 @@ class TunneledRequest:
 
     def __init__(self, conn: _Connection, event: ev.RequestReceived, user_level: tuple[str, ...],
                  remote_address: str) -> None:
+        super().__init__(event, user_level, remote_address)
         self._conn = conn
-        self.stream_id = event.stream_id
-        self.method = event.method
-        self.path = event.path
-        self.scheme = event.scheme
-        self.authority = event.authority
-        self.headers = event.headers
-        self.protocol = event.protocol
-        self.content_length = event.content_length
-        self.user_level = user_level
-        self.remote_address = remote_address
         self._chunks: collections.deque[tuple[bytes, int]] = collections.deque()
         self._more = asyncio.Event()
         self.ended = False
         self.reset_code: int | None = None
         self._writable = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-
-    def __repr__(self) -> str:
-        return (f"TunneledRequest({self.method} {self.path} stream={self.stream_id} "
-                f"user_level={' '.join(self.user_level)})")
-
-    def header(self, name: str) -> str | None:
-        value = header_value(self.headers, name.lower().encode())
-        return value.decode("latin-1") if value is not None else None
 
     @property
     def at_eof(self) -> bool:
@@ -188,8 +169,7 @@ class _Connection:
                 if self.closed:
                     break
                 if not data and not self.received and self.uplink.phase is Phase.UPGRADING:
-                    reason = _SILENT_CLOSE if self.writer.get_extra_info("ssl_object") else \
-                        "connection closed by the cloud before answering the upgrade"
+                    reason = closed_before_upgrade(bool(self.writer.get_extra_info("ssl_object")))
                     self.handle(self.uplink.connection_lost(agent.clock(), reason))
                     break
                 self.received += len(data)
@@ -371,24 +351,19 @@ class _Connection:
         return True
 
 
-class _Runner:
+class _Runner(RunnerState):
     """Keeps one uplink up: attempt, wait, attempt ... (UPL-45, UPL-50)."""
 
     def __init__(self, agent: DeviceAgent, spec: UplinkSpec) -> None:
+        super().__init__(agent.identity, spec, agent.schedule_factory)
         self.agent = agent
-        self.spec = spec
-        self.schedule = agent.schedule_factory(f"{agent.identity}|{spec.remote_address}")
-        self.status = UplinkStatus.OFFLINE
-        self.error: str | None = None
-        self.attempts = 0
         self.task: asyncio.Task[None] | None = None
         self.conn: _Connection | None = None
         self.stopping = False
 
     def set_status(self, status: UplinkStatus, error: str | None) -> None:
-        if status is self.status and error == self.error:
+        if not self._record_status(status, error):
             return
-        self.status, self.error = status, error
         log.info("uplink %s: status %s%s", self.spec.remote_address, status.value,
                  f" ({error})" if error else "")
         if self.agent.on_status is not None:
@@ -418,17 +393,9 @@ class _Runner:
         agent = self.agent
         spec = self.spec
         address = spec.address
-        try:
-            token = spec.token()
-        except Exception as exc:
-            self.set_status(UplinkStatus.OFFLINE, f"no access token: {exc.__class__.__name__}")
+        uplink = self.new_uplink(agent.settings, agent.clock, os.urandom)
+        if uplink is None:
             return
-        uplink = DeviceUplink(address, settings=agent.settings, access_token=token,
-                              manual_flow_control=True, allow_plaintext=spec.insecure_plaintext,
-                              entropy=os.urandom)  # WebSocket key and masks (UPL-21, UPL-27)
-        for e in uplink.start(agent.clock()):
-            if isinstance(e, ev.StatusChanged):
-                self.set_status(e.status, e.error)
         ctx = spec.tls_context()
         log.info("uplink %s: connecting to %s:%d (%s)", spec.remote_address, address.host,
                  address.port, "TLS" if ctx else "INSECURE PLAINTEXT")
@@ -461,8 +428,7 @@ class _Runner:
             await self.conn.run()
         finally:
             self.conn = None
-            if uplink.status is not UplinkStatus.OFFLINE:
-                self.set_status(UplinkStatus.OFFLINE, uplink.error or "connection closed")
+            self.attempt_ended(uplink)
 
     async def stop(self) -> None:
         conn = self.conn
@@ -479,10 +445,6 @@ class _Runner:
             self.task.cancel()
             await asyncio.wait({self.task}, timeout=3.0)
         self.set_status(UplinkStatus.OFFLINE, None)
-
-
-def _default_schedule(identity: str) -> ReconnectSchedule:
-    return ReconnectSchedule(identity=identity)
 
 
 class DeviceAgent:

@@ -24,7 +24,7 @@ import math
 import re
 import struct
 from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Final, Literal
+from typing import Final, Literal, TypeVar
 
 import attrs
 from lxml import etree
@@ -200,8 +200,11 @@ def compile_topic(elem: etree._Element, known_topics: Collection[Topic], now: fl
 
 
 Items = tuple[Sequence[tuple[str, str]], Sequence[str]]
-_ItemPred = Callable[[str, str | None], bool]
-_ExprPred = Callable[[Sequence[tuple[str, str]], Sequence[str]], bool]
+_A = TypeVar("_A")
+_B = TypeVar("_B")
+_Pred = Callable[[_A, _B], bool]
+_ItemPred = _Pred[str, str | None]
+_ExprPred = _Pred[Sequence[tuple[str, str]], Sequence[str]]
 
 _TOKEN_RE: Final = re.compile(
     r"\s*(?:(//|[()\[\]=:@])|\"([^\"]*)\"|'([^']*)'|([^\W\d][\w.\-]*))", re.UNICODE
@@ -254,50 +257,56 @@ class _ContentParser:
             raise _ContentSyntaxError("expression nested too deeply")
 
     def parse(self) -> _ExprPred:
-        pred = self.expr()
+        pred = self.expr(self.item)
         if self.peek() is not None:
             raise _ContentSyntaxError(f"unexpected {self.peek()[1]!r}")  # type: ignore[index]
         return pred
 
-    def expr(self) -> _ExprPred:
-        terms = [self.and_expr()]
+    # The boolean grammar (or / and / not / parentheses) is the same over items
+    # and over item attributes; ``atom`` parses the level's leaf predicate.
+
+    def expr(self, atom: Callable[[], _Pred[_A, _B]]) -> _Pred[_A, _B]:
+        terms = [self.and_expr(atom)]
         while self.at("name", "or"):
             self.pos += 1
-            terms.append(self.and_expr())
+            terms.append(self.and_expr(atom))
         if len(terms) == 1:
             return terms[0]
-        return lambda s, e: any(t(s, e) for t in terms)
+        return lambda a, b: any(t(a, b) for t in terms)
 
-    def and_expr(self) -> _ExprPred:
-        terms = [self.primary()]
+    def and_expr(self, atom: Callable[[], _Pred[_A, _B]]) -> _Pred[_A, _B]:
+        terms = [self.primary(atom)]
         while self.at("name", "and"):
             self.pos += 1
-            terms.append(self.primary())
+            terms.append(self.primary(atom))
         if len(terms) == 1:
             return terms[0]
-        return lambda s, e: all(t(s, e) for t in terms)
+        return lambda a, b: all(t(a, b) for t in terms)
 
-    def primary(self) -> _ExprPred:
+    def primary(self, atom: Callable[[], _Pred[_A, _B]]) -> _Pred[_A, _B]:
         self._enter()
         try:
             if self.at("op", "("):
                 self.pos += 1
-                inner = self.expr()
+                inner = self.expr(atom)
                 self.take("op", ")")
                 return inner
             if self.at("name", "not"):
                 self.pos += 1
                 self.take("op", "(")
-                inner = self.expr()
+                negated = self.expr(atom)
                 self.take("op", ")")
-                return lambda s, e: not inner(s, e)
-            self.take("name", "boolean")
-            self.take("op", "(")
-            path = self.path()
-            self.take("op", ")")
-            return path
+                return lambda a, b: not negated(a, b)
+            return atom()
         finally:
             self.depth -= 1
+
+    def item(self) -> _ExprPred:
+        self.take("name", "boolean")
+        self.take("op", "(")
+        path = self.path()
+        self.take("op", ")")
+        return path
 
     def path(self) -> _ExprPred:
         self.take("op", "//")
@@ -310,55 +319,22 @@ class _ContentParser:
         if name not in ("SimpleItem", "ElementItem"):
             raise _ContentSyntaxError(f"expected SimpleItem or ElementItem, found {name!r}")
         self.take("op", "[")
-        item = self.attr_expr()
+        item = self.expr(self.attribute)
         self.take("op", "]")
         if name == "SimpleItem":
             return lambda s, e: any(item(n, v) for n, v in s)
         return lambda s, e: any(item(n, None) for n in e)
 
-    def attr_expr(self) -> _ItemPred:
-        terms = [self.attr_and()]
-        while self.at("name", "or"):
-            self.pos += 1
-            terms.append(self.attr_and())
-        if len(terms) == 1:
-            return terms[0]
-        return lambda n, v: any(t(n, v) for t in terms)
-
-    def attr_and(self) -> _ItemPred:
-        terms = [self.attr_primary()]
-        while self.at("name", "and"):
-            self.pos += 1
-            terms.append(self.attr_primary())
-        if len(terms) == 1:
-            return terms[0]
-        return lambda n, v: all(t(n, v) for t in terms)
-
-    def attr_primary(self) -> _ItemPred:
-        self._enter()
-        try:
-            if self.at("op", "("):
-                self.pos += 1
-                inner = self.attr_expr()
-                self.take("op", ")")
-                return inner
-            if self.at("name", "not"):
-                self.pos += 1
-                self.take("op", "(")
-                inner = self.attr_expr()
-                self.take("op", ")")
-                return lambda n, v: not inner(n, v)
-            self.take("op", "@")
-            attr = self.take("name")
-            if attr not in ("Name", "Value"):
-                raise _ContentSyntaxError(f"expected @Name or @Value, found @{attr}")
-            self.take("op", "=")
-            literal = self.take("str")
-            if attr == "Name":
-                return lambda n, v: n == literal
-            return lambda n, v: v == literal
-        finally:
-            self.depth -= 1
+    def attribute(self) -> _ItemPred:
+        self.take("op", "@")
+        attr = self.take("name")
+        if attr not in ("Name", "Value"):
+            raise _ContentSyntaxError(f"expected @Name or @Value, found @{attr}")
+        self.take("op", "=")
+        literal = self.take("str")
+        if attr == "Name":
+            return lambda n, v: n == literal
+        return lambda n, v: v == literal
 
 
 @attrs.frozen(slots=True)

@@ -24,7 +24,9 @@ import time
 from collections.abc import Callable, Iterable
 
 from .. import events as ev
-from ..aio._common import Response, UplinkSpec, header_value
+from .._agent import RequestHead, RunnerState, closed_before_upgrade
+from .._agent import default_schedule as _default_schedule
+from ..aio._common import Response, UplinkSpec
 from ..errors import LocalProtocolError, TransportError
 from ..liveness import ReconnectSchedule
 from ..settings import DeviceSettings
@@ -38,11 +40,9 @@ __all__ = ["BlockingHandler", "DeviceAgent", "TunneledRequest"]
 log = logging.getLogger("uplink62676.device")
 
 _READ = 65536
-_SILENT_CLOSE = ("TLS: cloud closed the connection after the handshake "
-                 "(client certificate missing or not accepted)")
 
 
-class TunneledRequest:
+class TunneledRequest(RequestHead):
     """A request that came through an uplink (blocking flavour).
 
     Attributes as in :class:`uplink62676.aio.TunneledRequest`; :meth:`read`
@@ -51,28 +51,11 @@ class TunneledRequest:
 
     def __init__(self, conn: _Connection, event: ev.RequestReceived, user_level: tuple[str, ...],
                  remote_address: str) -> None:
+        super().__init__(event, user_level, remote_address)
         self._conn = conn
-        self.stream_id = event.stream_id
-        self.method = event.method
-        self.path = event.path
-        self.scheme = event.scheme
-        self.authority = event.authority
-        self.headers = event.headers
-        self.protocol = event.protocol
-        self.content_length = event.content_length
-        self.user_level = user_level
-        self.remote_address = remote_address
         self._chunks: collections.deque[tuple[bytes, int]] = collections.deque()
         self.ended = False
         self.reset_code: int | None = None
-
-    def __repr__(self) -> str:
-        return (f"TunneledRequest({self.method} {self.path} stream={self.stream_id} "
-                f"user_level={' '.join(self.user_level)})")
-
-    def header(self, name: str) -> str | None:
-        value = header_value(self.headers, name.lower().encode())
-        return value.decode("latin-1") if value is not None else None
 
     def read(self, timeout: float | None = None) -> bytes:
         """The next body chunk, ``b""`` at the end (TransportError on reset or timeout)."""
@@ -191,8 +174,7 @@ class _Connection:
                 return False
             with self.cond:
                 if not data and not self.received and self.uplink.phase is Phase.UPGRADING:
-                    reason = (_SILENT_CLOSE if isinstance(self.sock, ssl.SSLSocket) else
-                              "connection closed by the cloud before answering the upgrade")
+                    reason = closed_before_upgrade(isinstance(self.sock, ssl.SSLSocket))
                     self._handle(self.uplink.connection_lost(self.runner.agent.clock(), reason))
                     return False
                 self.received += len(data)
@@ -312,14 +294,10 @@ class _Connection:
             return req.reset_code is None and not self.closed
 
 
-class _Runner:
+class _Runner(RunnerState):
     def __init__(self, agent: DeviceAgent, spec: UplinkSpec) -> None:
+        super().__init__(agent.identity, spec, agent.schedule_factory)
         self.agent = agent
-        self.spec = spec
-        self.schedule = agent.schedule_factory(f"{agent.identity}|{spec.remote_address}")
-        self.status = UplinkStatus.OFFLINE
-        self.error: str | None = None
-        self.attempts = 0
         self.stop_event = threading.Event()
         self.conn: _Connection | None = None
         self.thread = threading.Thread(target=self.run, daemon=True,
@@ -327,9 +305,8 @@ class _Runner:
 
     def set_status(self, status: UplinkStatus, error: str | None) -> None:
         with self.agent._changed:
-            if status is self.status and error == self.error:
+            if not self._record_status(status, error):
                 return
-            self.status, self.error = status, error
             self.agent._changed.notify_all()
         log.info("uplink %s: status %s%s", self.spec.remote_address, status.value,
                  f" ({error})" if error else "")
@@ -356,17 +333,9 @@ class _Runner:
     def _attempt(self) -> None:
         agent, spec = self.agent, self.spec
         address = spec.address
-        try:
-            token = spec.token()
-        except Exception as exc:
-            self.set_status(UplinkStatus.OFFLINE, f"no access token: {exc.__class__.__name__}")
+        uplink = self.new_uplink(agent.settings, agent.clock, os.urandom)
+        if uplink is None:
             return
-        uplink = DeviceUplink(address, settings=agent.settings, access_token=token,
-                              manual_flow_control=True, allow_plaintext=spec.insecure_plaintext,
-                              entropy=os.urandom)  # WebSocket key and masks (UPL-21, UPL-27)
-        for e in uplink.start(agent.clock()):
-            if isinstance(e, ev.StatusChanged):
-                self.set_status(e.status, e.error)
         ctx = spec.tls_context()
         timeout = agent.settings.liveness.handshake_timeout
         sock: socket.socket
@@ -391,8 +360,7 @@ class _Runner:
             conn.run(self.stop_event)
         finally:
             self.conn = None
-            if uplink.status is not UplinkStatus.OFFLINE:
-                self.set_status(UplinkStatus.OFFLINE, uplink.error or "connection closed")
+            self.attempt_ended(uplink)
 
     def stop(self, timeout: float) -> None:
         conn = self.conn
@@ -408,10 +376,6 @@ class _Runner:
         if self.thread.is_alive():
             self.thread.join(timeout)
         self.set_status(UplinkStatus.OFFLINE, None)
-
-
-def _default_schedule(identity: str) -> ReconnectSchedule:
-    return ReconnectSchedule(identity=identity)
 
 
 class DeviceAgent:
