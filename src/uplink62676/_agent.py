@@ -8,6 +8,7 @@ how one attempt's state machine is set up are the same and live here once.
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -69,7 +70,7 @@ class RequestHead:
         return value.decode("latin-1") if value is not None else None
 
 
-class RunnerState:
+class RunnerState(abc.ABC):
     """Status, Error, attempts and reconnect schedule of one uplink (UPL-50, UPL-R27).
 
     The adapter's runner subclasses this and provides :meth:`set_status`.
@@ -83,8 +84,9 @@ class RunnerState:
         self.error: str | None = None
         self.attempts = 0
 
+    @abc.abstractmethod
     def set_status(self, status: UplinkStatus, error: str | None) -> None:
-        raise NotImplementedError
+        """Record and publish a new ``(Status, Error)`` (the adapter decides how)."""
 
     def _record_status(self, status: UplinkStatus, error: str | None) -> bool:
         """Take a new ``(Status, Error)``; False when nothing changed."""
