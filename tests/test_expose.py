@@ -105,6 +105,19 @@ async def test_nghttp_reaches_device(pki: Pki) -> None:
 
 
 @aio
+async def test_h2load_drives_load_through_the_uplink(pki: Pki) -> None:
+    """UPL-4, UPL-R22: nghttp2's h2load drives 400 requests, 10 connections x 10 streams, through
+    the front door and the uplink's 16-stream limit; every one succeeds."""
+    async with _Setup(pki) as s:
+        rc, out, err = await _run("h2load", "-n", "400", "-c", "10", "-m", "10",
+                                  f"{s.base}/devices/cam-1/onvif/device_service")
+        assert rc == 0, err
+        text = out.decode()
+        assert "400 succeeded, 0 failed, 0 errored" in text, text
+        assert "status codes: 400 2xx" in text, text
+
+
+@aio
 async def test_devices_listing_and_404(pki: Pki) -> None:
     """GET /devices lists id, since, peer, auth, protocol; an unknown device is a clear 404."""
     async with _Setup(pki) as s:
