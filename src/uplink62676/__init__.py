@@ -1,7 +1,14 @@
 """uplink62676: IEC 62676-2-33 (ONVIF Uplink and Resource Query), sans-I/O.
 
-The public API is re-exported here; see the documentation for the three
-audiences (firmware teams, cloud/VMS builders, integrators).
+This package exports the sans-I/O API only: values, codecs, state machines
+and services, which take bytes and ``now`` and give bytes and events back.
+Importing it loads no ``ssl``, ``socket``, ``asyncio``, ``threading``,
+``selectors`` or ``tempfile``.  What does I/O lives apart: the adapters
+:mod:`uplink62676.aio` (asyncio) and :mod:`uplink62676.threaded` (blocking
+sockets), their helpers in :mod:`uplink62676.io` (TLS contexts, certificates,
+the configuration store) and the applications in :mod:`uplink62676.app`.
+See the documentation for the three audiences (firmware teams, cloud/VMS
+builders, integrators).
 """
 
 from __future__ import annotations
@@ -91,20 +98,21 @@ from .soap import (
     parse_response,
     soap_action,
 )
-from .store import ConfigStore
-from .tls import (
-    check_alpn,
-    cloud_tls_context,
-    describe_tls_error,
-    device_tls_context,
-    peer_common_name,
-)
 from .tokens import ReferenceToken, RemoteToken, TokenContext, TokenMapper
 from .tunnel import ErrorCode
 from .uplink import CloudUplink, DeviceUplink, Phase
 from .websocket import SeededEntropy, WebSocketClosed, WebSocketLimits
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """Names that moved out of the sans-I/O package still resolve, with a DeprecationWarning."""
+    from ._moved import MOVED_NAMES, moved_name
+
+    if name in MOVED_NAMES:
+        return moved_name(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AccessPolicy",
@@ -116,7 +124,6 @@ __all__ = [
     "ClientCredentialsFlow",
     "CloudSettings",
     "CloudUplink",
-    "ConfigStore",
     "ConfigStoreError",
     "ConfigurationChange",
     "ConfigurationError",
@@ -194,11 +201,7 @@ __all__ = [
     "build_get_service_capabilities",
     "build_get_uplinks",
     "build_set_uplink",
-    "check_alpn",
-    "cloud_tls_context",
     "compile_filter",
-    "describe_tls_error",
-    "device_tls_context",
     "events",
     "fault_response",
     "parse_delete_uplink_response",
@@ -208,6 +211,5 @@ __all__ = [
     "parse_get_uplinks_response",
     "parse_response",
     "parse_set_uplink_response",
-    "peer_common_name",
     "soap_action",
 ]

@@ -10,16 +10,28 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from . import events as ev
+from .handshake import RemoteAddress
 from .liveness import ReconnectSchedule
 from .settings import DeviceSettings
 from .status import Status as UplinkStatus
 from .uplink import DeviceUplink
 
-if TYPE_CHECKING:
-    from .aio._common import UplinkSpec
+
+class UplinkSpecLike(Protocol):
+    """What the agent core reads of an uplink spec (:class:`uplink62676.io.common.UplinkSpec`)."""
+
+    @property
+    def remote_address(self) -> str: ...
+    @property
+    def address(self) -> RemoteAddress: ...
+    @property
+    def insecure_plaintext(self) -> bool: ...
+    @property
+    def user_level(self) -> tuple[str, ...]: ...
+    def token(self) -> str | None: ...
 
 #: TLS 1.3 servers judge the client certificate after the client's handshake
 #: is done; a refusal then shows up as a silent close (asyncio servers send no alert).
@@ -76,7 +88,7 @@ class RunnerState(abc.ABC):
     The adapter's runner subclasses this and provides :meth:`set_status`.
     """
 
-    def __init__(self, identity: str, spec: UplinkSpec,
+    def __init__(self, identity: str, spec: UplinkSpecLike,
                  schedule_factory: Callable[[str], ReconnectSchedule]) -> None:
         self.spec = spec
         self.schedule = schedule_factory(f"{identity}|{spec.remote_address}")

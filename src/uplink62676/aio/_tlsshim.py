@@ -16,7 +16,7 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-from ..tls import describe_tls_error
+from ..io.tls import describe_tls_error
 
 __all__ = ["TlsServerShim"]
 

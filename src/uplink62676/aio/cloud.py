@@ -33,8 +33,8 @@ import attrs
 
 from .. import events as ev
 from ..errors import InvalidTokenError, LocalProtocolError, TransportError
+from ..io.tls import peer_common_name
 from ..settings import CloudSettings
-from ..tls import peer_common_name
 from ..tunnel import ErrorCode
 from ..uplink import CloudUplink, Phase
 from ._tlsshim import TlsServerShim
@@ -450,7 +450,7 @@ class _CloudConnection(asyncio.Protocol):
 class CloudServer:
     """Accepts uplinks and offers requests to the connected devices.
 
-    ``ssl_context``: from :func:`uplink62676.tls.cloud_tls_context`; required
+    ``ssl_context``: from :func:`uplink62676.io.tls.cloud_tls_context`; required
     unless ``insecure_plaintext=True`` (tests and local experiments only).
     ``token_validator``: turns a bearer token into a device identity (None or
     :class:`InvalidTokenError` refuses with ``401 invalid_token``).

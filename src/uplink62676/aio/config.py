@@ -18,9 +18,9 @@ import os
 from collections.abc import Callable, Iterable
 
 from ..config import Capabilities, UplinkConfiguration
+from ..io.store import ConfigStore
 from ..services.uplink import ConfigurationChange, UplinkService
 from ..status import Status
-from ..store import ConfigStore
 from ._common import Response, UplinkSpec
 from .device import DeviceAgent, Handler, TunneledRequest
 

@@ -26,10 +26,10 @@ from .. import events as ev
 from .._agent import RequestHead, RunnerState, closed_before_upgrade
 from .._agent import default_schedule as _default_schedule
 from ..errors import LocalProtocolError, TransportError
+from ..io.tls import check_alpn, describe_tls_error
 from ..liveness import ReconnectSchedule
 from ..settings import DeviceSettings
 from ..status import Status as UplinkStatus
-from ..tls import check_alpn, describe_tls_error
 from ..tunnel import ErrorCode
 from ..uplink import DeviceUplink, Phase
 from ._common import Response, UplinkSpec
@@ -352,6 +352,8 @@ class _Connection:
 
 
 class _Runner(RunnerState):
+    spec: UplinkSpec
+
     """Keeps one uplink up: attempt, wait, attempt ... (UPL-45, UPL-50)."""
 
     def __init__(self, agent: DeviceAgent, spec: UplinkSpec) -> None:

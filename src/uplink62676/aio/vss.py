@@ -2,7 +2,7 @@
 
 :class:`VssHost` is a device handler (like :class:`~uplink62676.aio.config.ConfiguredDevice`)
 that serves a sans-I/O :class:`~uplink62676.services.events.EventService` -- usually the
-one inside a :class:`~uplink62676.simulate.SimulatedVss` -- through the uplink:
+one inside a :class:`~uplink62676.app.simulate.SimulatedVss` -- through the uplink:
 
 * a blocked ``PullMessages`` (a :class:`PendingResponse`) becomes an awaitable the
   handler waits on; the answer arrives from a resource change, from
@@ -26,45 +26,35 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
-from lxml import etree
-
-from ..namespaces import TDS, TEV
+from ..services.device import DEVICE_SERVICE_PATH, handle_device_service
 from ..services.events import EventService, PendingResponse
-from ..simulate import SimulatedVss
-from ..soap import Envelope, SoapResponse, generic_fault, handle_request
+from ..soap import SoapResponse
 from ._common import Response
 from .device import Handler, TunneledRequest
 
-__all__ = ["DEVICE_SERVICE_PATH", "Completions", "VssHost"]
+__all__ = ["DEVICE_SERVICE_PATH", "Completions", "EventSource", "VssHost"]
 
 log = logging.getLogger("uplink62676.vss")
-
-#: Where the minimal device service (GetServices only) answers.
-DEVICE_SERVICE_PATH: Final = "/onvif/device_service"
 
 Completions = list[tuple[PendingResponse, SoapResponse]]
 
 _BODY_LIMIT: Final = 1024 * 1024
 
 
-def _services_body(base: str, events_path: str) -> etree._Element:
-    """``tds:GetServicesResponse`` naming the device and event services under ``base``."""
-    resp = etree.Element(f"{{{TDS}}}GetServicesResponse", nsmap={"tds": TDS})
-    for namespace, path, (major, minor) in ((TDS, DEVICE_SERVICE_PATH, (2, 6)),
-                                            (TEV, events_path, (2, 6))):
-        svc = etree.SubElement(resp, f"{{{TDS}}}Service")
-        etree.SubElement(svc, f"{{{TDS}}}Namespace").text = namespace
-        etree.SubElement(svc, f"{{{TDS}}}XAddr").text = base + path
-        version = etree.SubElement(svc, f"{{{TDS}}}Version")
-        etree.SubElement(version, f"{{{TDS}}}Major").text = str(major)
-        etree.SubElement(version, f"{{{TDS}}}Minor").text = str(minor)
-    return resp
+class EventSource(Protocol):
+    """What :class:`VssHost` drives: an :class:`EventService`, or a simulation around one
+    (such as :class:`uplink62676.app.simulate.SimulatedVss`) that has it as ``service``."""
+
+    def next_deadline(self) -> float | None: ...
+    def handle_timeout(self, now: float) -> Completions: ...
+    def take_completed(self) -> Completions: ...
+    def cancel(self, pending: PendingResponse) -> None: ...
 
 
 class VssHost:
-    """Serves ``vss`` (a :class:`SimulatedVss` or an :class:`EventService`) as a device handler.
+    """Serves ``vss`` (an :class:`EventService`, or a simulation holding one) as a device handler.
 
     ``fallback`` gets every request that is not for the event service (or the
     device service, with ``device_service=True``); without one they get 404.
@@ -73,10 +63,14 @@ class VssHost:
     at the end (fails the waiting polls with 503).
     """
 
-    def __init__(self, vss: SimulatedVss | EventService, *, fallback: Handler | None = None,
+    def __init__(self, vss: EventSource, *, fallback: Handler | None = None,
                  device_service: bool = True, clock: Callable[[], float] = time.time) -> None:
         self.vss = vss
-        self.events = vss.service if isinstance(vss, SimulatedVss) else vss
+        service = vss if isinstance(vss, EventService) else getattr(vss, "service", None)
+        if not isinstance(service, EventService):
+            raise TypeError(f"VssHost needs an EventService or an object with one as .service, "
+                            f"got {type(vss).__name__}")
+        self.events = service
         self.fallback = fallback
         self.device_service = device_service
         self.clock = clock
@@ -202,13 +196,7 @@ class VssHost:
 
     async def _device_service(self, request: TunneledRequest) -> Response:
         body = await request.body(limit=_BODY_LIMIT)
-        base = f"{request.scheme or 'https'}://{request.authority or 'localhost'}"
-        events_path = self.events.config.service_path
-
-        def dispatch(envelope: Envelope) -> etree._Element:
-            if envelope.operation != f"{{{TDS}}}GetServices":
-                raise generic_fault("ter:ActionNotSupported")
-            return _services_body(base, events_path)
-
-        answer = handle_request(body, request.header("content-type"), dispatch)
+        answer = handle_device_service(body, request.header("content-type"),
+                                       scheme=request.scheme, authority=request.authority,
+                                       events_path=self.events.config.service_path)
         return Response(answer.status, answer.headers, answer.body)

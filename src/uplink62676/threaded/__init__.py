@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..aio._common import Response, UplinkSpec
+from ..io.common import Response, UplinkSpec
 from .device import BlockingHandler, DeviceAgent, TunneledRequest
 from .oauth import TokenSource
 

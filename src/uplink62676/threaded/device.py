@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterable
 from .. import events as ev
 from .._agent import RequestHead, RunnerState, closed_before_upgrade
 from .._agent import default_schedule as _default_schedule
-from ..aio._common import Response, UplinkSpec
 from ..errors import LocalProtocolError, TransportError
+from ..io.common import Response, UplinkSpec
+from ..io.tls import check_alpn, describe_tls_error
 from ..liveness import ReconnectSchedule
 from ..settings import DeviceSettings
 from ..status import Status as UplinkStatus
-from ..tls import check_alpn, describe_tls_error
 from ..tunnel import ErrorCode
 from ..uplink import DeviceUplink, Phase
 
@@ -295,6 +295,8 @@ class _Connection:
 
 
 class _Runner(RunnerState):
+    spec: UplinkSpec
+
     def __init__(self, agent: DeviceAgent, spec: UplinkSpec) -> None:
         super().__init__(agent.identity, spec, agent.schedule_factory)
         self.agent = agent
