@@ -20,7 +20,7 @@ from lxml import etree
 
 from uplink62676.config import Capabilities, Status, UplinkConfiguration
 from uplink62676.services.uplink import StaticSecurityLookup, UplinkService
-from uplink62676.services.uplink_client import build_get_uplinks, build_set_uplink
+from uplink62676.services.uplink_client import UplinkServiceClient
 
 ROUNDS = 20
 BATCH = 500
@@ -50,11 +50,11 @@ def _rate(fn: Callable[[], object]) -> float:
 def main() -> None:
     svc = _service()
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    get_req = build_get_uplinks()
-    set_a = build_set_uplink(UplinkConfiguration(
+    get_req = UplinkServiceClient().get_uplinks()
+    set_a = UplinkServiceClient().set_uplink(UplinkConfiguration(
         "https://cloud0.example.com/uplink", certificate_id="cert-0", user_level="Operator",
         cert_path_validation_policy_id="policy"))
-    set_b = build_set_uplink(UplinkConfiguration(
+    set_b = UplinkServiceClient().set_uplink(UplinkConfiguration(
         "https://cloud0.example.com/uplink", certificate_id="cert-1", user_level="User"))
     get_resp = etree.fromstring(svc.handle(get_req.body, content_type=get_req.content_type,
                                            user_level=LEVEL).body)

@@ -12,15 +12,7 @@ from uplink62676 import SoapFault
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
 from uplink62676.aio.config import SERVICE_PATH, ConfiguredDevice
 from uplink62676.config import UplinkConfiguration
-from uplink62676.services.uplink_client import (
-    build_delete_uplink,
-    build_get_service_capabilities,
-    build_get_uplinks,
-    build_set_uplink,
-    parse_get_service_capabilities_response,
-    parse_get_uplinks_response,
-    parse_set_uplink_response,
-)
+from uplink62676.services.uplink_client import UplinkServiceClient
 from uplink62676.status import Status
 from uplink62676.store import ConfigStore
 
@@ -62,29 +54,29 @@ async def test_cloud_reconfigures_device_through_its_uplink(pki: Pki, tmp_path: 
                                     request.body)  # type: ignore[attr-defined]
             return r.status, r.body
 
-        status, body = await call(a, build_get_service_capabilities())
-        caps = parse_get_service_capabilities_response(body, status)
+        status, body = await call(a, UplinkServiceClient().get_service_capabilities())
+        caps = UplinkServiceClient().read_service_capabilities(body, status)
         # UPL-8, UPL-36, UPL-40: what the adapters implement is what the device reports.
         assert caps.effective_protocols() == ("https", "wss")
         assert set(caps.effective_authorization_modes()) == {"mTLS", "AccessToken"}
 
-        status, body = await call(a, build_get_uplinks())
-        [entry] = parse_get_uplinks_response(body, status)
+        status, body = await call(a, UplinkServiceClient().get_uplinks())
+        [entry] = UplinkServiceClient().read_uplinks(body, status)
         assert entry.remote_address == addr_a and entry.status is Status.CONNECTED  # CFG-3
 
-        status, body = await call(a, build_set_uplink(
+        status, body = await call(a, UplinkServiceClient().set_uplink(
             UplinkConfiguration(addr_b, "Administrator", certificate_id="dev-cert")))
-        parse_set_uplink_response(body, status)
+        UplinkServiceClient().read_set_uplink(body, status)
         await b.wait_for_device("cam-1")  # started at once (UPL-R25), in parallel (UPL-51)
         assert {c.remote_address for c in ConfigStore(store_path).load()} == {addr_a, addr_b}
 
-        status, body = await call(b, build_delete_uplink(addr_a))
+        status, body = await call(b, UplinkServiceClient().delete_uplink(addr_a))
         assert status == 200
         await a.wait_for_device("cam-1", present=False)
         assert [c.remote_address for c in ConfigStore(store_path).load()] == [addr_b]
 
-        status, body = await call(b, build_get_uplinks())
-        assert [c.remote_address for c in parse_get_uplinks_response(body, status)] == [addr_b]
+        status, body = await call(b, UplinkServiceClient().get_uplinks())
+        assert [c.remote_address for c in UplinkServiceClient().read_uplinks(body, status)] == [addr_b]
     finally:
         await agent.stop()
         await a.close()
@@ -107,12 +99,12 @@ async def test_user_level_limits_the_service(pki: Pki, tmp_path: Path) -> None:
     configured.agent = agent
     async with agent:
         await cloud.wait_for_device("cam-1")
-        req = build_set_uplink(UplinkConfiguration("https://x.example/u", "Administrator",
+        req = UplinkServiceClient().set_uplink(UplinkConfiguration("https://x.example/u", "Administrator",
                                                    certificate_id="c"))
         r = await cloud.request("cam-1", "POST", SERVICE_PATH,
                                 [("content-type", req.content_type)], req.body)
         with pytest.raises(SoapFault) as info:
-            parse_set_uplink_response(r.body, r.status)
+            UplinkServiceClient().read_set_uplink(r.body, r.status)
         assert "NotAuthorized" in str(info.value.subcodes)
         assert (await cloud.request("cam-1", "GET", "/other", body=None)).status == 404
     await cloud.close()

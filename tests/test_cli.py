@@ -221,7 +221,7 @@ def test_device_with_config_store(pki: Pki, local_server: int, tmp_path: Path) -
     the configuration service through the uplink; GetUplinks via the cloud's front door shows it
     Connected; other paths still reach the local server."""
     from uplink62676.config import UplinkConfiguration
-    from uplink62676.services.uplink_client import build_get_uplinks, parse_get_uplinks_response
+    from uplink62676.services.uplink_client import UplinkServiceClient
     from uplink62676.status import Status
     from uplink62676.store import ConfigStore
 
@@ -239,13 +239,13 @@ def test_device_with_config_store(pki: Pki, local_server: int, tmp_path: Path) -
                               stderr=subprocess.PIPE, text=True)
     try:
         _wait_devices(expose, 1)
-        request = build_get_uplinks()
+        request = UplinkServiceClient().get_uplinks()
         r = subprocess.run(["curl", "-sS", "-H", f"content-type: {request.content_type}",
                             "--data-binary", "@-", "-w", "\n%{http_code}",
                             f"http://127.0.0.1:{expose}/devices/cam-3/onvif/uplink_service"],
                            input=request.body, capture_output=True, timeout=20, check=False)
         body, _, code = r.stdout.rpartition(b"\n")
-        [entry] = parse_get_uplinks_response(body, int(code))
+        [entry] = UplinkServiceClient().read_uplinks(body, int(code))
         assert entry.remote_address == remote and entry.status is Status.CONNECTED
         r = subprocess.run(["curl", "-sS", f"http://127.0.0.1:{expose}/devices/cam-3/other"],
                            capture_output=True, timeout=20, check=False)

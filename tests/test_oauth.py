@@ -15,7 +15,7 @@ import trustme
 
 from uplink62676.errors import ConfigurationError
 from uplink62676.oauth import (
-    AuthorizationServerConfig,
+    AuthorizationServerSettings,
     ClientAuth,
     ClientCredentialsFlow,
     OAuthError,
@@ -26,11 +26,11 @@ from uplink62676.uplink import DeviceUplink
 SECRET = "s3cr3t pass/+"  # characters that need form-encoding before Basic
 
 
-def _config(**kw: object) -> AuthorizationServerConfig:
+def _config(**kw: object) -> AuthorizationServerSettings:
     args: dict[str, object] = {"server_uri": "https://as.example.com/.well-known/openid-configuration",
                                "client_id": "cam 7", "client_secret": SECRET, "scope": "uplink"}
     args.update(kw)
-    return AuthorizationServerConfig(**args)  # type: ignore[arg-type]
+    return AuthorizationServerSettings(**args)  # type: ignore[arg-type]
 
 
 META = json.dumps({"issuer": "https://as.example.com",

@@ -15,8 +15,8 @@ from uplink62676.namespaces import TEV, WSNT
 from uplink62676.query.filters import compile_filter
 from uplink62676.query.pullpoint import (
     PendingPull,
-    PullPointConfig,
     PullPointManager,
+    PullPointSettings,
     PullResult,
 )
 from uplink62676.query.resources import (
@@ -47,7 +47,7 @@ def flt(inner: str):
 
 def manager(n: int = 3, **cfg) -> PullPointManager:
     reg = ResourceRegistry(Resource(f"A:{i}", name=f"r{i}", offline=False) for i in range(n))
-    return PullPointManager(reg, PullPointConfig(**cfg))
+    return PullPointManager(reg, PullPointSettings(**cfg))
 
 
 def pull(m, pid, now, timeout=10.0, limit=100):
@@ -120,9 +120,9 @@ def test_limits_subscribe_creation_failed() -> None:
 def test_config_validation() -> None:
     """EVT-21: the maximum Timeout must allow at least one minute."""
     with pytest.raises(LocalProtocolError, match="59"):
-        PullPointConfig(max_timeout=59)
+        PullPointSettings(max_timeout=59)
     with pytest.raises(LocalProtocolError, match="max_queue"):
-        PullPointConfig(max_queue=0)
+        PullPointSettings(max_queue=0)
 
 
 # ----------------------------------------------------------------------------- pulling

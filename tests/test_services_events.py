@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from lxml import etree
 
-from uplink62676.query.pullpoint import PullPointConfig, PullPointManager
+from uplink62676.query.pullpoint import PullPointManager, PullPointSettings
 from uplink62676.query.resources import GeoLocation, Resource, ResourceRegistry
 from uplink62676.query.xstime import parse_datetime
-from uplink62676.services.events import EventService, EventServiceConfig, PendingResponse
+from uplink62676.services.events import EventService, EventServiceSettings, PendingResponse
 from uplink62676.soap import SoapResponse
 
 T0 = 1_772_352_930.0
@@ -41,7 +41,7 @@ def service(n: int = 3, **cfg) -> EventService:
                  GeoLocation(118.7781, 32.0436, 12.0),
                  ("onvif://www.onvif.org/location/city/nanjing",), False)
         for i in range(n))
-    return EventService(PullPointManager(reg, PullPointConfig(**cfg)))
+    return EventService(PullPointManager(reg, PullPointSettings(**cfg)))
 
 
 def call(svc, body: str, path: str = "/onvif/events_service", now: float = T0,
@@ -420,8 +420,8 @@ def test_config_validation() -> None:
     from uplink62676.errors import LocalProtocolError
 
     with pytest.raises(LocalProtocolError, match="flat"):
-        EventServiceConfig(location_metric="flat")
-    hav = EventService(config=EventServiceConfig(location_metric="haversine"))
+        EventServiceSettings(location_metric="flat")
+    hav = EventService(config=EventServiceSettings(location_metric="haversine"))
     hav.put_resource(Resource("A:1", location=GeoLocation(0.0, 0.0009)), T0)
     flt = ("<tt:LocationFilter><tt:lon>0</tt:lon><tt:lat>0</tt:lat><tt:radius>100</tt:radius>"
            "</tt:LocationFilter>")
@@ -433,7 +433,7 @@ def test_config_validation() -> None:
 
 def test_producer_reference_can_be_turned_off() -> None:
     """EVT-40: ProducerReference is a should; the service can leave it out."""
-    svc = EventService(config=EventServiceConfig(producer_reference=False))
+    svc = EventService(config=EventServiceSettings(producer_reference=False))
     svc.put_resource(Resource("A:1"), T0)
     resp = call(svc, pull_body(), path=path_of(subscribe(svc)))
     assert b"ProducerReference" not in resp.body and b"Initialized" in resp.body

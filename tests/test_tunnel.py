@@ -17,7 +17,7 @@ from hyperframe.frame import (
 from _pair import connected_pair, of, pump
 from _transcripts import A2, A3, SETTINGS_ACK
 from uplink62676 import events as ev
-from uplink62676.settings import DeviceSettings, FloodLimits
+from uplink62676.settings import DeviceSettings, FloodSettings
 from uplink62676.status import Status
 from uplink62676.tunnel import PREFACE_MAGIC, ErrorCode
 from uplink62676.uplink import DeviceUplink
@@ -228,7 +228,7 @@ def _calm(events: list[ev.Event], device: DeviceUplink) -> None:
 def test_rapid_reset_flood() -> None:
     """UPL-R22: open-and-reset in a loop (CVE-2023-44487) ends with GOAWAY ENHANCE_YOUR_CALM."""
     device, enc = _connected_device(
-        DeviceSettings(floods=FloodLimits(reset_burst=50, reset_rate=5))
+        DeviceSettings(floods=FloodSettings(reset_burst=50, reset_rate=5))
     )
     wire = b""
     for i in range(60):
@@ -246,7 +246,7 @@ def test_rapid_reset_flood() -> None:
 def test_resets_within_rate_are_fine() -> None:
     """UPL-R22: resets below the rate never trip the limit (no false positives)."""
     device, enc = _connected_device(
-        DeviceSettings(floods=FloodLimits(reset_burst=10, reset_rate=5))
+        DeviceSettings(floods=FloodSettings(reset_burst=10, reset_rate=5))
     )
     for i in range(100):
         sid = 2 * i + 1
@@ -268,7 +268,7 @@ def test_ping_acks_not_read_by_peer() -> None:
     """A peer that sends PINGs but never reads our ACKs hits the pending-output cap."""
     device, _ = _connected_device(
         DeviceSettings(
-            floods=FloodLimits(control_burst=10**6, control_rate=10**6, max_pending_output=1000)
+            floods=FloodSettings(control_burst=10**6, control_rate=10**6, max_pending_output=1000)
         )
     )
     wire = b"".join(PingFrame(0, opaque_data=i.to_bytes(8, "big")).serialize() for i in range(100))
@@ -301,7 +301,7 @@ def test_continuation_flood() -> None:
 
 def test_header_block_size_cap() -> None:
     """UPL-R22: a compressed header block larger than the cap ends the link."""
-    device, _ = _connected_device(DeviceSettings(floods=FloodLimits(max_header_block=1000)))
+    device, _ = _connected_device(DeviceSettings(floods=FloodSettings(max_header_block=1000)))
     h = HeadersFrame(1, data=b"\x00" * 900)
     wire = h.serialize() + ContinuationFrame(1, data=b"\x00" * 900).serialize()
     _calm(device.receive_data(wire, 1.0), device)

@@ -24,16 +24,7 @@ from uplink62676.config import Capabilities, Status, UplinkConfiguration
 from uplink62676.errors import RemoteProtocolError, SoapFault
 from uplink62676.namespaces import TUP
 from uplink62676.services.uplink import StaticSecurityLookup, UplinkService
-from uplink62676.services.uplink_client import (
-    build_delete_uplink,
-    build_get_service_capabilities,
-    build_get_uplinks,
-    build_set_uplink,
-    parse_delete_uplink_response,
-    parse_get_service_capabilities_response,
-    parse_get_uplinks_response,
-    parse_set_uplink_response,
-)
+from uplink62676.services.uplink_client import UplinkServiceClient
 from uplink62676.soap import SoapRequest, soap_action
 
 SERVICE_PATH = "/onvif/uplink_service"
@@ -68,10 +59,10 @@ def direct(service: UplinkService, request: SoapRequest, level: str = "Administr
 @pytest.mark.parametrize(
     ("request_", "operation"),
     [
-        (build_get_service_capabilities(), "GetServiceCapabilities"),
-        (build_get_uplinks(), "GetUplinks"),
-        (build_set_uplink(MTLS), "SetUplink"),
-        (build_delete_uplink("https://cloud.example.com/uplink"), "DeleteUplink"),
+        (UplinkServiceClient().get_service_capabilities(), "GetServiceCapabilities"),
+        (UplinkServiceClient().get_uplinks(), "GetUplinks"),
+        (UplinkServiceClient().set_uplink(MTLS), "SetUplink"),
+        (UplinkServiceClient().delete_uplink("https://cloud.example.com/uplink"), "DeleteUplink"),
     ],
 )
 def test_requests_carry_action_and_body(request_: SoapRequest, operation: str) -> None:
@@ -84,7 +75,7 @@ def test_requests_carry_action_and_body(request_: SoapRequest, operation: str) -
 
 def test_set_uplink_request_omits_runtime_values() -> None:
     """CFG-5, CFG-9, CFG-R5: the client never sends Status or Error."""
-    req = build_set_uplink(UplinkConfiguration("https://c/u", certificate_id="x",
+    req = UplinkServiceClient().set_uplink(UplinkConfiguration("https://c/u", certificate_id="x",
                                                status=Status.CONNECTED, error="e"))
     assert b"Status" not in req.body
     assert b"Error" not in req.body
@@ -96,17 +87,17 @@ def test_set_uplink_request_omits_runtime_values() -> None:
 def test_full_cycle_through_the_client_helpers() -> None:
     """CFG-1, CFG-2, CFG-3, CFG-4, CFG-6, CFG-10: configure a device with our library alone."""
     svc = new_service()
-    caps = parse_get_service_capabilities_response(*direct(svc, build_get_service_capabilities()))
+    caps = UplinkServiceClient().read_service_capabilities(*direct(svc, UplinkServiceClient().get_service_capabilities()))
     assert caps == Capabilities(4, ("https", "wss"), ("mTLS", "AccessToken"), True)
-    parse_set_uplink_response(*direct(svc, build_set_uplink(MTLS)))
-    parse_set_uplink_response(*direct(svc, build_set_uplink(TOKEN)))
-    listed = parse_get_uplinks_response(*direct(svc, build_get_uplinks()))
+    UplinkServiceClient().read_set_uplink(*direct(svc, UplinkServiceClient().set_uplink(MTLS)))
+    UplinkServiceClient().read_set_uplink(*direct(svc, UplinkServiceClient().set_uplink(TOKEN)))
+    listed = UplinkServiceClient().read_uplinks(*direct(svc, UplinkServiceClient().get_uplinks()))
     assert [c.without_runtime() for c in listed] == [MTLS, TOKEN]
     assert listed[0].status is Status.CONNECTED
     assert listed[1].error == "upgrade refused: 401 invalid_token"
-    parse_delete_uplink_response(*direct(svc, build_delete_uplink(MTLS.remote_address)))
+    UplinkServiceClient().read_delete_uplink(*direct(svc, UplinkServiceClient().delete_uplink(MTLS.remote_address)))
     assert [c.remote_address for c in
-            parse_get_uplinks_response(*direct(svc, build_get_uplinks()))] == [
+            UplinkServiceClient().read_uplinks(*direct(svc, UplinkServiceClient().get_uplinks()))] == [
         TOKEN.remote_address]
 
 
@@ -133,10 +124,10 @@ def test_client_raises_each_set_uplink_fault(
     config: UplinkConfiguration, expected: tuple[str, ...]
 ) -> None:
     """CFG-13..18, CFG-25, CFG-26: faults come back as SoapFault with the exact code chain."""
-    body, status = direct(new_service(), build_set_uplink(config))
+    body, status = direct(new_service(), UplinkServiceClient().set_uplink(config))
     assert status == 400
     with pytest.raises(SoapFault) as info:
-        parse_set_uplink_response(body, status=status)
+        UplinkServiceClient().read_set_uplink(body, status=status)
     assert (info.value.code, *info.value.subcodes) == expected
     assert info.value.http_status == 400
 
@@ -145,13 +136,13 @@ def test_client_raises_delete_fault_and_receiver_faults() -> None:
     """CFG-19, CFG-R7, CFG-R12: DeleteUplink of an unknown key; MaxUplinks reached (500)."""
     svc = UplinkService(Capabilities(max_uplinks=1), security=SECURITY)
     with pytest.raises(SoapFault) as info:
-        parse_delete_uplink_response(*direct(svc, build_delete_uplink("https://x/u")))
+        UplinkServiceClient().read_delete_uplink(*direct(svc, UplinkServiceClient().delete_uplink("https://x/u")))
     assert (info.value.code, *info.value.subcodes) == (
         "env:Sender", "ter:InvalidArgVal", "ter:Address")
-    parse_set_uplink_response(*direct(svc, build_set_uplink(
+    UplinkServiceClient().read_set_uplink(*direct(svc, UplinkServiceClient().set_uplink(
         UplinkConfiguration("https://a/u", certificate_id="devcert-01"))))
     with pytest.raises(SoapFault) as info:
-        parse_set_uplink_response(*direct(svc, build_set_uplink(
+        UplinkServiceClient().read_set_uplink(*direct(svc, UplinkServiceClient().set_uplink(
             UplinkConfiguration("https://b/u", certificate_id="devcert-01"))))
     assert (info.value.code, info.value.subcodes, info.value.http_status) == (
         "env:Receiver", ("ter:Action",), 500)
@@ -160,11 +151,11 @@ def test_client_raises_delete_fault_and_receiver_faults() -> None:
 def test_client_rejects_unusable_answers() -> None:
     """CFG-37: wrong response element or non-SOAP error pages are RemoteProtocolError."""
     svc = new_service()
-    body, status = direct(svc, build_get_uplinks())
+    body, status = direct(svc, UplinkServiceClient().get_uplinks())
     with pytest.raises(RemoteProtocolError):
-        parse_set_uplink_response(body, status=status)
+        UplinkServiceClient().read_set_uplink(body, status=status)
     with pytest.raises(RemoteProtocolError) as info:
-        parse_get_uplinks_response(b"<html>502</html>", status=502)
+        UplinkServiceClient().read_uplinks(b"<html>502</html>", status=502)
     assert info.value.http_status == 502
 
 
@@ -175,7 +166,7 @@ def test_client_reads_older_device_answers() -> None:
         b'<GetServiceCapabilitiesResponse xmlns="http://www.onvif.org/ver10/uplink/wsdl">'
         b'<Capabilities MaxUplinks="2" AuthorizationModes="JWT"/>'
         b"</GetServiceCapabilitiesResponse></e:Body></e:Envelope>")
-    caps = parse_get_service_capabilities_response(caps_body)
+    caps = UplinkServiceClient().read_service_capabilities(caps_body)
     assert caps.effective_authorization_modes() == ("AccessToken",)
     assert caps.effective_protocols() == ("https",)
     uplinks_body = (
@@ -184,7 +175,7 @@ def test_client_reads_older_device_answers() -> None:
         b"<t:RemoteAddress>https://c/u</t:RemoteAddress><t:CertificateID>x</t:CertificateID>"
         b"<t:UserLevel>Operator</t:UserLevel><t:Status>Online</t:Status>"
         b"</t:Configuration></t:GetUplinksResponse></e:Body></e:Envelope>")
-    (config,) = parse_get_uplinks_response(uplinks_body)
+    (config,) = UplinkServiceClient().read_uplinks(uplinks_body)
     assert config.status is Status.CONNECTED
 
 
@@ -250,12 +241,12 @@ def _post(url: str, request: SoapRequest) -> tuple[bytes, int]:
 def test_our_client_over_real_http(server: tuple[str, type[_Handler]]) -> None:
     """CFG-4, CFG-10, CFG-19, CFG-R12: our helpers against the service over HTTP/1.1."""
     url, _handler = server
-    parse_set_uplink_response(*_post(url, build_set_uplink(MTLS)))
-    assert [c.remote_address for c in parse_get_uplinks_response(
-        *_post(url, build_get_uplinks()))] == [MTLS.remote_address]
-    parse_delete_uplink_response(*_post(url, build_delete_uplink(MTLS.remote_address)))
+    UplinkServiceClient().read_set_uplink(*_post(url, UplinkServiceClient().set_uplink(MTLS)))
+    assert [c.remote_address for c in UplinkServiceClient().read_uplinks(
+        *_post(url, UplinkServiceClient().get_uplinks()))] == [MTLS.remote_address]
+    UplinkServiceClient().read_delete_uplink(*_post(url, UplinkServiceClient().delete_uplink(MTLS.remote_address)))
     with pytest.raises(SoapFault) as info:
-        parse_delete_uplink_response(*_post(url, build_delete_uplink(MTLS.remote_address)))
+        UplinkServiceClient().read_delete_uplink(*_post(url, UplinkServiceClient().delete_uplink(MTLS.remote_address)))
     assert info.value.subcodes == ("ter:InvalidArgVal", "ter:Address")
     assert info.value.http_status == 400
 

@@ -44,7 +44,7 @@ from uplink62676.websocket import (
     SUBPROTOCOL,
     SeededEntropy,
     WebSocketClosed,
-    WebSocketLimits,
+    WebSocketSettings,
     accept_token,
 )
 
@@ -591,7 +591,7 @@ def test_http2_frames_span_messages_and_share_them() -> None:
 def test_whole_http2_frames_per_message_on_send() -> None:
     """UPL-R13, UPL-26, UPL-27: output messages are binary, masked, whole HTTP/2 frames, bounded."""
     device, cloud = connected_pair(
-        device=wss_device(websocket_limits=WebSocketLimits(max_outbound_message=20_000))
+        device=wss_device(websocket_limits=WebSocketSettings(max_outbound_message=20_000))
     )
     sid = cloud.send_request("GET", "/big", end_stream=True)
     pump(device, cloud)
@@ -615,7 +615,7 @@ def test_whole_http2_frames_per_message_on_send() -> None:
 
 def test_message_size_limit_1009() -> None:
     """UPL-R13, bounded buffers: a message past max_message_size closes with 1009."""
-    device = switched_device(websocket_limits=WebSocketLimits(max_message_size=1000))
+    device = switched_device(websocket_limits=WebSocketSettings(max_message_size=1000))
     ok = device.receive_data(frame(2, E_PING * 50), 1.0)  # 850 octets: fine
     assert device.status is Status.CONNECTED and not of(ok, WebSocketClosed)
     device.data_to_send()
@@ -675,10 +675,10 @@ def test_entropy_sources() -> None:
 
 def test_limits_validated() -> None:
     with pytest.raises(ConfigurationError, match="max_outbound_message"):
-        WebSocketLimits(max_outbound_message=0)
+        WebSocketSettings(max_outbound_message=0)
     with pytest.raises(ConfigurationError, match="max_message_size"):
-        WebSocketLimits(max_message_size=-1)
-    assert WebSocketLimits(max_message_size=None).max_message_size is None
+        WebSocketSettings(max_message_size=-1)
+    assert WebSocketSettings(max_message_size=None).max_message_size is None
 
 
 # --- back to back and independent peers ----------------------------------------------------------

@@ -25,6 +25,7 @@ from .errors import (
     InvalidTokenError,
     LocalProtocolError,
     NotificationFault,
+    OAuthError,
     RemoteProtocolError,
     SoapFault,
     TransportError,
@@ -54,14 +55,13 @@ from .handshake import RemoteAddress
 from .liveness import ReconnectSchedule
 from .oauth import (
     AccessToken,
-    AuthorizationServerConfig,
+    AuthorizationServerSettings,
     ClientAuth,
     ClientCredentialsFlow,
-    OAuthError,
 )
 from .query.client import Query, QueryClient, ResourceMirror
 from .query.filters import ResourceFilter, compile_filter
-from .query.pullpoint import PullPointConfig, PullPointManager
+from .query.pullpoint import PullPointManager, PullPointSettings
 from .query.resources import (
     GeoLocation,
     Notification,
@@ -70,24 +70,15 @@ from .query.resources import (
     ResourceRegistry,
 )
 from .services.access import AccessPolicy
-from .services.events import EventService, EventServiceConfig, PendingResponse
+from .services.events import EventService, EventServiceSettings, PendingResponse
 from .services.uplink import (
     ConfigurationChange,
     Profile,
     StaticSecurityLookup,
     UplinkService,
 )
-from .services.uplink_client import (
-    build_delete_uplink,
-    build_get_service_capabilities,
-    build_get_uplinks,
-    build_set_uplink,
-    parse_delete_uplink_response,
-    parse_get_service_capabilities_response,
-    parse_get_uplinks_response,
-    parse_set_uplink_response,
-)
-from .settings import CloudSettings, DeviceSettings, FloodLimits, LivenessSettings
+from .services.uplink_client import UplinkServiceClient
+from .settings import CloudSettings, DeviceSettings, FloodSettings, LivenessSettings
 from .soap import (
     SoapRequest,
     SoapResponse,
@@ -101,24 +92,43 @@ from .soap import (
 from .tokens import ReferenceToken, RemoteToken, TokenContext, TokenMapper
 from .tunnel import ErrorCode
 from .uplink import CloudUplink, DeviceUplink, Phase
-from .websocket import SeededEntropy, WebSocketClosed, WebSocketLimits
+from .websocket import SeededEntropy, WebSocketClosed, WebSocketSettings
 
 __version__ = "0.1.0"
 
 
+_OLD_CLIENT_FUNCTIONS = frozenset({
+    "build_get_service_capabilities",
+    "build_get_uplinks",
+    "build_set_uplink",
+    "build_delete_uplink",
+    "parse_get_service_capabilities_response",
+    "parse_get_uplinks_response",
+    "parse_set_uplink_response",
+    "parse_delete_uplink_response",
+})
+
+
 def __getattr__(name: str) -> object:
     """Names that moved out of the sans-I/O package still resolve, with a DeprecationWarning."""
-    from ._moved import MOVED_NAMES, moved_name
+    from ._moved import MOVED_NAMES, RENAMED, moved_name, renamed
 
     if name in MOVED_NAMES:
         return moved_name(name)
+    if name in _OLD_CLIENT_FUNCTIONS:
+        from .services import uplink_client
+
+        return getattr(uplink_client, name)
+    for module, old in RENAMED:
+        if old == name:
+            return renamed(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AccessPolicy",
     "AccessToken",
     "AdaptionResult",
-    "AuthorizationServerConfig",
+    "AuthorizationServerSettings",
     "Capabilities",
     "ClientAuth",
     "ClientCredentialsFlow",
@@ -137,8 +147,8 @@ __all__ = [
     "ErrorCode",
     "Event",
     "EventService",
-    "EventServiceConfig",
-    "FloodLimits",
+    "EventServiceSettings",
+    "FloodSettings",
     "GeoLocation",
     "InformationalResponseReceived",
     "InvalidDeviceIdError",
@@ -154,8 +164,8 @@ __all__ = [
     "PingAcknowledged",
     "Profile",
     "PropertyOperation",
-    "PullPointConfig",
     "PullPointManager",
+    "PullPointSettings",
     "Query",
     "QueryClient",
     "ReconnectSchedule",
@@ -190,26 +200,19 @@ __all__ = [
     "UplinkConfiguration",
     "UplinkError",
     "UplinkService",
+    "UplinkServiceClient",
     "WebSocketClosed",
-    "WebSocketLimits",
+    "WebSocketSettings",
     "XmlRejectedError",
     "__version__",
     "adapt_request",
     "adapt_response",
-    "build_delete_uplink",
     "build_envelope",
-    "build_get_service_capabilities",
-    "build_get_uplinks",
-    "build_set_uplink",
     "compile_filter",
     "events",
     "fault_response",
-    "parse_delete_uplink_response",
     "parse_envelope",
     "parse_fault",
-    "parse_get_service_capabilities_response",
-    "parse_get_uplinks_response",
     "parse_response",
-    "parse_set_uplink_response",
     "soap_action",
 ]

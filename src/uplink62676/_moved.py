@@ -14,7 +14,7 @@ import sys
 import warnings
 from typing import Final
 
-__all__ = ["MOVED_MODULES", "MOVED_NAMES", "alias", "moved_name"]
+__all__ = ["MOVED_MODULES", "MOVED_NAMES", "RENAMED", "alias", "moved_name", "renamed"]
 
 #: Old module path -> new module path.
 MOVED_MODULES: Final = {
@@ -37,6 +37,16 @@ MOVED_NAMES: Final = {
     "peer_common_name": "uplink62676.io.tls",
 }
 
+#: Classes renamed to the one scheme (``XSettings`` configures a component X;
+#: ``UplinkConfiguration`` stays the ONVIF data type): (module, old name) -> new name.
+RENAMED: Final = {
+    ("uplink62676.settings", "FloodLimits"): "FloodSettings",
+    ("uplink62676.websocket", "WebSocketLimits"): "WebSocketSettings",
+    ("uplink62676.query.pullpoint", "PullPointConfig"): "PullPointSettings",
+    ("uplink62676.services.events", "EventServiceConfig"): "EventServiceSettings",
+    ("uplink62676.oauth", "AuthorizationServerConfig"): "AuthorizationServerSettings",
+}
+
 
 def alias(old: str) -> None:
     """Make module ``old`` (being imported) the module it moved to, with a warning."""
@@ -53,3 +63,13 @@ def moved_name(name: str) -> object:
                   f"package is sans-I/O); the old name will be removed in 0.3",
                   DeprecationWarning, stacklevel=3)
     return getattr(importlib.import_module(new), name)
+
+
+def renamed(module: str, name: str) -> object:
+    """Module ``__getattr__`` helper: the class an old name stands for, with a warning."""
+    new = RENAMED.get((module, name))
+    if new is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{module}.{name} is now {module}.{new}; the old name will be removed in 0.3",
+                  DeprecationWarning, stacklevel=3)
+    return getattr(sys.modules[module], new)

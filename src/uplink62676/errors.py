@@ -20,6 +20,7 @@ __all__ = [
     "InvalidTokenError",
     "LocalProtocolError",
     "NotificationFault",
+    "OAuthError",
     "RemoteProtocolError",
     "SoapFault",
     "TransportError",
@@ -186,3 +187,15 @@ class TransportError(UplinkError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class OAuthError(UplinkError):
+    """The authorization server refused or answered something unusable.
+
+    ``error`` is the RFC 6749 error code when the server sent one
+    (``invalid_client``, ``invalid_scope``, ...).  Never holds a secret.
+    """
+
+    def __init__(self, message: str, *, error: str | None = None) -> None:
+        super().__init__(message)
+        self.error = error

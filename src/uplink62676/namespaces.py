@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from .errors import ConfigurationError
+
 __all__ = ["PREFIXES", "qname"]
 
 TT: Final = "http://www.onvif.org/ver10/schema"
@@ -62,5 +64,5 @@ def qname(prefixed: str) -> str:
     """Turn ``'ter:InvalidArgVal'`` into Clark notation ``'{uri}InvalidArgVal'``."""
     prefix, sep, local = prefixed.partition(":")
     if not sep or prefix not in PREFIXES:
-        raise ValueError(f"unknown prefixed name {prefixed!r}")
+        raise ConfigurationError(f"unknown prefixed name {prefixed!r}")
     return f"{{{PREFIXES[prefix]}}}{local}"

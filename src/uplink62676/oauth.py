@@ -20,28 +20,16 @@ from urllib.parse import quote_plus, urlencode, urlsplit
 
 import attrs
 
-from .errors import ConfigurationError, UplinkError
+from .errors import ConfigurationError, OAuthError
 
 __all__ = [
     "AccessToken",
-    "AuthorizationServerConfig",
+    "AuthorizationServerSettings",
     "ClientAuth",
     "ClientCredentialsFlow",
     "HttpRequest",
     "OAuthError",
 ]
-
-
-class OAuthError(UplinkError):
-    """The authorization server refused or answered something unusable.
-
-    ``error`` is the RFC 6749 error code when the server sent one
-    (``invalid_client``, ``invalid_scope``, ...).  Never holds a secret.
-    """
-
-    def __init__(self, message: str, *, error: str | None = None) -> None:
-        super().__init__(message)
-        self.error = error
 
 
 class ClientAuth(enum.Enum):
@@ -74,7 +62,7 @@ def _client_auth(value: ClientAuth | str) -> ClientAuth:
 
 
 @attrs.frozen(slots=True)
-class AuthorizationServerConfig:
+class AuthorizationServerSettings:
     """The parts of ``tas:AuthorizationServerConfigurationData`` a token needs.
 
     Only ``Type = OAuthClientCredentials`` can serve an uplink: the other
@@ -138,7 +126,8 @@ class ClientCredentialsFlow:
     treated as expired, so an upgrade never carries a token about to lapse.
     """
 
-    def __init__(self, config: AuthorizationServerConfig, *, refresh_margin: float = 30.0) -> None:
+    def __init__(self, config: AuthorizationServerSettings, *,
+                 refresh_margin: float = 30.0) -> None:
         self.config = config
         self.refresh_margin = refresh_margin
         self.token_endpoint: str | None = None
@@ -226,3 +215,10 @@ class ClientCredentialsFlow:
             raise OAuthError(f"invalid expires_in {expires_in!r}")
         lifetime = max(float(expires_in) - self.refresh_margin, float(expires_in) / 2)
         return AccessToken(value, now + lifetime)
+
+
+def __getattr__(name: str) -> object:
+    """Old names of renamed classes still resolve, with a DeprecationWarning."""
+    from ._moved import renamed
+
+    return renamed(__name__, name)

@@ -15,7 +15,7 @@ import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["CloudSettings", "DeviceSettings", "FloodLimits", "LivenessSettings"]
+__all__ = ["CloudSettings", "DeviceSettings", "FloodSettings", "LivenessSettings"]
 
 
 def _positive(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
@@ -34,7 +34,7 @@ def _frame_size(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
 
 
 @attrs.frozen(slots=True)
-class FloodLimits:
+class FloodSettings:
     """Counters against the known HTTP/2 floods (design.md, security shape).
 
     Rates are token buckets: ``*_burst`` events at once, then ``*_rate`` per
@@ -103,7 +103,7 @@ class _H2Common:
     connection_window_increment: int = attrs.field(default=0)
     #: Upgrade head (request or response) limit in octets (8-16 KiB).
     max_head_size: int = attrs.field(default=16 * 1024, validator=_positive)
-    floods: FloodLimits = attrs.field(factory=FloodLimits)
+    floods: FloodSettings = attrs.field(factory=FloodSettings)
     liveness: LivenessSettings = attrs.field(factory=LivenessSettings)
 
 
@@ -130,3 +130,10 @@ class CloudSettings(_H2Common):
     """
 
     idle_timeout: float | None = None
+
+
+def __getattr__(name: str) -> object:
+    """Old names of renamed classes still resolve, with a DeprecationWarning."""
+    from ._moved import renamed
+
+    return renamed(__name__, name)

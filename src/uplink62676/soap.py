@@ -21,7 +21,7 @@ from typing import Final, NamedTuple
 from lxml import etree
 
 from ._xml import DEFAULT_MAX_DEPTH, DEFAULT_MAX_ELEMENTS, parse_xml
-from .errors import RemoteProtocolError, SoapFault, XmlRejectedError
+from .errors import ConfigurationError, RemoteProtocolError, SoapFault, XmlRejectedError
 from .namespaces import ENV, PREFIXES, SOAP11_ENV, TER
 
 __all__ = [
@@ -106,7 +106,7 @@ def generic_fault(name: str, *, detail: bytes | None = None) -> SoapFault:
     try:
         code, subcodes, reason = GENERIC_FAULTS[name]
     except KeyError:
-        raise ValueError(f"no generic fault named {name!r}") from None
+        raise ConfigurationError(f"no generic fault named {name!r}") from None
     return SoapFault(code, subcodes, reason, detail=detail)
 
 
@@ -399,7 +399,8 @@ def _qname_text(name: str, nsmap: dict[str, str]) -> str:
         return f"{prefix}:{local}"
     prefix, sep, local = name.partition(":")
     if not sep or prefix not in PREFIXES or not local:
-        raise ValueError(f"fault code {name!r} is neither a known prefixed name nor Clark notation")
+        raise ConfigurationError(
+            f"fault code {name!r} is neither a known prefixed name nor Clark notation")
     nsmap[prefix] = PREFIXES[prefix]
     return name
 
@@ -440,7 +441,7 @@ def _parse_detail(detail: bytes) -> etree._Element:
     try:
         return parse_xml(wrapped, require_utf8=True)
     except XmlRejectedError as exc:
-        raise ValueError(f"fault detail is not well-formed XML content: {exc}") from None
+        raise ConfigurationError(f"fault detail is not well-formed XML content: {exc}") from None
 
 
 def fault_response(

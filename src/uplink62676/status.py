@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from .errors import ConfigurationError
+
 __all__ = ["Status"]
 
 
@@ -26,7 +28,7 @@ class Status(enum.Enum):
         for member in cls:
             if member.value == value:
                 return member
-        raise ValueError(
+        raise ConfigurationError(
             f"unknown uplink status {text!r} (expected Offline, Connecting, Connected)"
         )
 

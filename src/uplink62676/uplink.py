@@ -31,7 +31,7 @@ from .websocket import (
     DeviceWebSocketHandshake,
     Entropy,
     SeededEntropy,
-    WebSocketLimits,
+    WebSocketSettings,
     WebSocketTunnel,
 )
 
@@ -185,7 +185,7 @@ class DeviceUplink(_End):
         allow_plaintext: bool = False,
         entropy: Entropy | None = None,
         token_in_query: bool = False,
-        websocket_limits: WebSocketLimits | None = None,
+        websocket_limits: WebSocketSettings | None = None,
     ) -> None:
         self.settings = settings or DeviceSettings()
         self.address = (
@@ -456,7 +456,7 @@ class CloudUplink(_End):
         settings: CloudSettings | None = None,
         now: float = 0.0,
         manual_flow_control: bool = False,
-        websocket_limits: WebSocketLimits | None = None,
+        websocket_limits: WebSocketSettings | None = None,
     ) -> None:
         self.settings = settings or CloudSettings()
         self._ws_limits = websocket_limits

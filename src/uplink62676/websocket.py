@@ -56,7 +56,7 @@ __all__ = [
     "SeededEntropy",
     "WebSocketClosed",
     "WebSocketFraming",
-    "WebSocketLimits",
+    "WebSocketSettings",
     "WebSocketTunnel",
     "accept_token",
 ]
@@ -136,7 +136,7 @@ def _positive(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
 
 
 @attrs.frozen(slots=True)
-class WebSocketLimits:
+class WebSocketSettings:
     """Bounds of the WebSocket layer.
 
     Payloads are streamed into the HTTP/2 tunnel as they arrive, so memory
@@ -357,14 +357,14 @@ class WebSocketFraming:
         *,
         client: bool,
         entropy: Entropy | None = None,
-        limits: WebSocketLimits | None = None,
+        limits: WebSocketSettings | None = None,
         now: float = 0.0,
         skip_magic: bool = False,
     ) -> None:
         if client and entropy is None:
             raise ConfigurationError("the WebSocket client (device) needs an entropy source")
         self.client = client
-        self.limits = limits or WebSocketLimits()
+        self.limits = limits or WebSocketSettings()
         self._entropy = entropy
         self._rx = Connection(ConnectionType.CLIENT if client else ConnectionType.SERVER)
         self._tx = FrameProtocol(client=False, extensions=[])  # masked by us on the device
@@ -528,7 +528,7 @@ class WebSocketTunnel(Tunnel):
         now: float = 0.0,
         manual_flow_control: bool = False,
         entropy: Entropy | None = None,
-        limits: WebSocketLimits | None = None,
+        limits: WebSocketSettings | None = None,
     ) -> None:
         self.framing = WebSocketFraming(
             client=role is Role.DEVICE,
@@ -587,3 +587,10 @@ class WebSocketTunnel(Tunnel):
         if self.draining and not self.closed and self.open_streams == 0:
             self.framing.close()  # drained: GOAWAY went out, now the Close (UPL-R14)
         return self.framing.data_to_send(h2_octets)
+
+
+def __getattr__(name: str) -> object:
+    """Old names of renamed classes still resolve, with a DeprecationWarning."""
+    from ._moved import renamed
+
+    return renamed(__name__, name)

@@ -19,7 +19,7 @@ import random
 from ..deviceid import DeviceId
 from ..query.pullpoint import PullPointManager
 from ..query.resources import GeoLocation, Resource, ResourceRegistry
-from ..services.events import EventService, EventServiceConfig, Headers, PendingResponse
+from ..services.events import EventService, EventServiceSettings, Headers, PendingResponse
 from ..soap import SoapResponse
 from ..tokens import RemoteToken
 
@@ -77,7 +77,7 @@ class SimulatedVss:
 
     def __init__(self, cameras: int = 100, *, seed: int = 0, now: float = 0.0,
                  centre: tuple[float, float] = CITY_CENTRE, spread: float = 5000.0,
-                 change_rate: float = 0.2, config: EventServiceConfig | None = None) -> None:
+                 change_rate: float = 0.2, config: EventServiceSettings | None = None) -> None:
         self.rng = random.Random(seed)
         self.change_rate = change_rate
         self.cameras: list[Camera] = []
@@ -97,7 +97,7 @@ class SimulatedVss:
             self.cameras.append(cam)
             for res in cam.resources():
                 registry.put(res, now)
-        cfg = config if config is not None else EventServiceConfig()
+        cfg = config if config is not None else EventServiceSettings()
         self.service = EventService(PullPointManager(
             registry, cfg.pullpoints, id_seed=self.rng.randbytes(16)), cfg)
         self._next_change = self._schedule(now)

@@ -47,8 +47,8 @@ from .xstime import parse_datetime, parse_duration
 __all__ = [
     "PendingPull",
     "PullCompleted",
-    "PullPointConfig",
     "PullPointManager",
+    "PullPointSettings",
     "PullResult",
     "Subscription",
 ]
@@ -68,7 +68,7 @@ def _non_negative(_i: object, attr: attrs.Attribute[Any], value: int) -> None:
 
 
 @attrs.frozen(slots=True)
-class PullPointConfig:
+class PullPointSettings:
     """Limits and defaults of a pull-point server.
 
     ``max_timeout`` must be at least 60 s (EVT-21).  ``history`` is the number
@@ -164,9 +164,9 @@ class PullPointManager:
     """All pull points of one event service, plus the resources they report."""
 
     def __init__(self, registry: ResourceRegistry | None = None,
-                 config: PullPointConfig | None = None, *, id_seed: bytes = b"") -> None:
+                 config: PullPointSettings | None = None, *, id_seed: bytes = b"") -> None:
         self.registry = registry if registry is not None else ResourceRegistry()
-        self.config = config if config is not None else PullPointConfig()
+        self.config = config if config is not None else PullPointSettings()
         self._points: dict[str, _PullPoint] = {}
         self._seed = id_seed
         self._counter = 0
@@ -538,3 +538,10 @@ class PullPointManager:
     def remove_resource(self, token: str, now: float) -> list[PullCompleted]:
         """Remove a resource (RQ-10) and notify the pull points."""
         return self.apply(self.registry.remove(token, now))
+
+
+def __getattr__(name: str) -> object:
+    """Old names of renamed classes still resolve, with a DeprecationWarning."""
+    from .._moved import renamed
+
+    return renamed(__name__, name)

@@ -41,8 +41,8 @@ from ..query.messages import NSMAP, append_notification
 from ..query.pullpoint import (
     PendingPull,
     PullCompleted,
-    PullPointConfig,
     PullPointManager,
+    PullPointSettings,
     PullResult,
 )
 from ..query.resources import Resource, ResourceRegistry
@@ -61,7 +61,7 @@ from .access import DEFAULT_POLICY, AccessClass, AccessPolicy
 __all__ = [
     "ACTIONS",
     "EventService",
-    "EventServiceConfig",
+    "EventServiceSettings",
     "Headers",
     "PendingResponse",
 ]
@@ -93,7 +93,7 @@ _SCHEMA_LOCATION: Final = "http://www.onvif.org/onvif/ver10/schema/onvif.xsd"
 
 
 @attrs.frozen(slots=True)
-class EventServiceConfig:
+class EventServiceSettings:
     """Where the service lives, what it announces, and its pull-point limits.
 
     ``resource_kinds`` are the ``tns1:Resource/<kind>`` topics announced by
@@ -104,7 +104,7 @@ class EventServiceConfig:
     service_path: str = "/onvif/events_service"
     pullpoint_path: str = "/onvif/events/pullpoint"
     resource_kinds: tuple[str, ...] = ("MediaProfile", "VideoSource")
-    pullpoints: PullPointConfig = attrs.field(factory=PullPointConfig)
+    pullpoints: PullPointSettings = attrs.field(factory=PullPointSettings)
     location_metric: str = attrs.field(default="wgs84")
     use_height: bool = False
     producer_reference: bool = True
@@ -168,11 +168,11 @@ class EventService:
     def __init__(
         self,
         manager: PullPointManager | None = None,
-        config: EventServiceConfig | None = None,
+        config: EventServiceSettings | None = None,
         *,
         policy: AccessPolicy = DEFAULT_POLICY,
     ) -> None:
-        self.config = config if config is not None else EventServiceConfig()
+        self.config = config if config is not None else EventServiceSettings()
         self.manager = manager if manager is not None else PullPointManager(
             config=self.config.pullpoints)
         self.policy = policy
@@ -535,3 +535,10 @@ def _message_description(parent: etree._Element, *, prop: bool) -> None:
         d = _sub(data, f"{{{TT}}}{kind}ItemDescription")
         d.set("Name", name)
         d.set("Type", typ)
+
+
+def __getattr__(name: str) -> object:
+    """Old names of renamed classes still resolve, with a DeprecationWarning."""
+    from .._moved import renamed
+
+    return renamed(__name__, name)

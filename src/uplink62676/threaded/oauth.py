@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-from ..oauth import AuthorizationServerConfig, ClientCredentialsFlow, HttpRequest, OAuthError
+from ..oauth import AuthorizationServerSettings, ClientCredentialsFlow, HttpRequest, OAuthError
 
 __all__ = ["TokenSource"]
 
@@ -26,7 +26,7 @@ class TokenSource:
 
     def __init__(
         self,
-        config: AuthorizationServerConfig,
+        config: AuthorizationServerSettings,
         *,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 10.0,
