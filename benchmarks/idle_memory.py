@@ -28,9 +28,9 @@ import h2.config
 import h2.connection
 
 from uplink62676.aio import CloudServer
-from uplink62676.certs import CertificateAuthority
+from uplink62676.io.certs import CertificateAuthority
+from uplink62676.io.tls import cloud_tls_context, device_tls_context
 from uplink62676.settings import DeviceSettings
-from uplink62676.tls import cloud_tls_context, device_tls_context
 from uplink62676.uplink import DeviceUplink
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import attrs
 
-from uplink62676.certs import CertificateAuthority
+from uplink62676.io.certs import CertificateAuthority
+from uplink62676.io.tls import cloud_tls_context, device_tls_context
 from uplink62676.liveness import ReconnectSchedule
-from uplink62676.tls import cloud_tls_context, device_tls_context
 
 
 @attrs.define

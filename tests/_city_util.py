@@ -14,6 +14,7 @@ from uplink62676.aio import CloudServer, DeviceAgent, UplinkSpec
 from uplink62676.aio.device import Handler
 from uplink62676.aio.expose import ExposeServer
 from uplink62676.aio.vss import VssHost
+from uplink62676.app.simulate import SimulatedVss
 from uplink62676.query.client import (
     PullBatch,
     Query,
@@ -23,7 +24,6 @@ from uplink62676.query.client import (
     parse_subscription_response,
     pull_messages_request,
 )
-from uplink62676.simulate import SimulatedVss
 
 DEVICE = "cam-1"
 

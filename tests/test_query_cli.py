@@ -18,11 +18,11 @@ import pytest
 from _adapters_util import Pki, aio, free_port, make_pki
 from _city_util import DEVICE, City, city
 from uplink62676.aio.query import QueryRunner
-from uplink62676.cli import _parser, main
+from uplink62676.app.cli import _parser, main
+from uplink62676.app.querycli import query_command
+from uplink62676.app.simulate import CITY_CENTRE
 from uplink62676.query.client import Query
 from uplink62676.query.geodesy import geodesic_distance
-from uplink62676.querycli import query_command
-from uplink62676.simulate import CITY_CENTRE
 
 _KEYS = {"token", "kind", "name", "lat", "lon", "distance_m", "scopes", "offline", "operation"}
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from uplink62676.app.simulate import SimulatedVss
 from uplink62676.errors import LocalProtocolError, RemoteProtocolError, SoapFault
 from uplink62676.query.client import (
     ClientState,
@@ -34,7 +35,6 @@ from uplink62676.query.resources import (
     Resource,
 )
 from uplink62676.services.events import EventService, PendingResponse
-from uplink62676.simulate import SimulatedVss
 
 T0 = 1_772_352_930.0
 G = Geodesic.WGS84

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from uplink62676.app.simulate import CITY_CENTRE, SimulatedVss
 from uplink62676.deviceid import DeviceId
 from uplink62676.query.client import Query, create_subscription_request, pull_messages_request
 from uplink62676.query.geodesy import geodesic_distance
 from uplink62676.services.events import PendingResponse
-from uplink62676.simulate import CITY_CENTRE, SimulatedVss
 
 T0 = 1_772_352_930.0
 

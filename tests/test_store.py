@@ -19,10 +19,10 @@ from lxml import etree
 
 from uplink62676.config import Status, UplinkConfiguration
 from uplink62676.errors import ConfigStoreError, CorruptStoreError
+from uplink62676.io.store import FORMAT_VERSION, ConfigStore
 from uplink62676.namespaces import TUP
 from uplink62676.services.uplink import StaticSecurityLookup, UplinkService
 from uplink62676.soap import SOAP_CONTENT_TYPE, parse_fault, parse_response
-from uplink62676.store import FORMAT_VERSION, ConfigStore
 
 MTLS = UplinkConfiguration(
     remote_address="https://cloud.example.com/uplink",
@@ -247,7 +247,7 @@ def test_service_rolls_back_when_the_store_fails(tmp_path: pathlib.Path,
 _CHILD = textwrap.dedent("""
     import sys
     from uplink62676.config import UplinkConfiguration
-    from uplink62676.store import ConfigStore
+    from uplink62676.io.store import ConfigStore
 
     store = ConfigStore(sys.argv[1])
     generation = 0

@@ -10,8 +10,8 @@ import pytest
 
 from _adapters_util import Pki, make_pki, memory_handshake
 from uplink62676 import ConfigurationError, TransportError
-from uplink62676.certs import CertificateAuthority
-from uplink62676.tls import (
+from uplink62676.io.certs import CertificateAuthority
+from uplink62676.io.tls import (
     check_alpn,
     cloud_tls_context,
     describe_tls_error,

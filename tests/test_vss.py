@@ -204,7 +204,7 @@ async def test_close_answers_waiting_polls(pki: Pki) -> None:
 def test_device_simulate_usage_errors(argv: list[str], message: str,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     """The device command needs something to serve: --forward, --simulate N (N >= 1), or both."""
-    from uplink62676.cli import main
+    from uplink62676.app.cli import main
 
     with pytest.raises(SystemExit) as info:
         main(argv)
