@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -287,3 +288,33 @@ async def test_cloud_ping_is_resolved_by_the_connection(pki: Pki) -> None:
         await asyncio.wait_for(pending, 5)
     await cloud.close()
 
+
+@aio
+async def test_stream_reserved_for_a_request_that_timed_out_is_passed_on(pki: Pki) -> None:
+    """A queued request woken in the same loop turn as its timeout gives its stream back."""
+    cloud = CloudServer(ssl_context=pki.cloud_ctx())
+    await cloud.start()
+    agent = DeviceAgent(echo, identity="1", schedule_factory=fast_schedule, uplinks=[
+        UplinkSpec(f"https://localhost:{cloud.port}/q", pki.device_ctx("cam-1"))])
+    async with agent:
+        await cloud.wait_for_device("cam-1")
+        conn = cloud._registry.lookup("cam-1")
+        assert conn is not None
+        conn.reserved = conn.uplink.stream_slots  # every stream handed out: requests queue
+        loop = asyncio.get_running_loop()
+        queued = asyncio.create_task(cloud.request("cam-1", "GET", "/x", body=None,
+                                                   timeout=0.05))
+        await asyncio.sleep(0)
+        assert len(conn.slot_waiters) == 1
+
+        def free_all() -> None:
+            conn.reserved = 0
+            conn.wake_slot_waiters()
+
+        loop.call_at(loop.time() + 0.04, free_all)
+        time.sleep(0.1)  # block the loop: the wake-up and the timeout fall into one turn
+        with pytest.raises(TransportError, match="no free stream"):
+            await queued
+        assert conn.reserved == 0
+        assert (await cloud.request("cam-1", "POST", "/y", body=b"ab")).body == b"ba"
+    await cloud.close()

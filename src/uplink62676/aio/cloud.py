@@ -644,9 +644,16 @@ class CloudServer:
             try:
                 async with asyncio.timeout(timeout):
                     await waiter
-            except TimeoutError:
-                raise TransportError(f"device {device_id} had no free stream for {timeout} s") \
-                    from None
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():
+                    # Woken in the same turn as the timeout (or the caller's cancel): pass
+                    # the stream reserved for us on instead of losing it for good.
+                    conn.reserved -= 1
+                    conn.wake_slot_waiters()
+                if isinstance(exc, TimeoutError):
+                    raise TransportError(
+                        f"device {device_id} had no free stream for {timeout} s") from None
+                raise
             conn.reserved -= 1
             if conn.closed:
                 raise TransportError(f"device {device_id} went away")
