@@ -13,6 +13,7 @@ from uplink62676.cloudauth import (
     Refuse,
     UpgradeContext,
     ValidateToken,
+    anonymous_by_default,
     fallback_identity,
 )
 
@@ -116,3 +117,10 @@ def test_websocket_uplinks_are_marked() -> None:
 def test_auth_method_values_are_the_mode_names() -> None:
     """UPL-36, UPL-40: DeviceInfo.auth shows the AuthorizationModes names (and "none")."""
     assert [m.value for m in AuthMethod] == ["mTLS", "AccessToken", "none"]
+
+
+def test_upl33_39_anonymous_only_when_nothing_can_authenticate() -> None:
+    """UPL-33, UPL-39: a cloud that checks certificates or tokens lets nobody in unproven."""
+    assert anonymous_by_default(validates_tokens=False, verifies_certificates=False)
+    assert not anonymous_by_default(validates_tokens=True, verifies_certificates=False)
+    assert not anonymous_by_default(validates_tokens=False, verifies_certificates=True)

@@ -34,6 +34,7 @@ __all__ = [
     "Refuse",
     "UpgradeContext",
     "ValidateToken",
+    "anonymous_by_default",
     "fallback_identity",
 ]
 
@@ -177,3 +178,9 @@ def fallback_identity(ctx: UpgradeContext) -> str:
     """The device ID when nothing proved one: the last non-empty path segment, else the peer."""
     segments = [s for s in ctx.path.split("/") if s]
     return segments[-1] if segments else ctx.peer
+
+
+def anonymous_by_default(*, validates_tokens: bool, verifies_certificates: bool) -> bool:
+    """Whether a cloud that was not told lets devices in anonymously: only when it has
+    no way to authenticate them at all (no token validator, no client-certificate check)."""
+    return not validates_tokens and not verifies_certificates

@@ -35,6 +35,7 @@ from ..cloudauth import (
     Refuse,
     UpgradeContext,
     ValidateToken,
+    anonymous_by_default,
 )
 from ..deviceregistry import DeviceInfo, DeviceRegistry, InMemoryDeviceRegistry
 from ..errors import InvalidTokenError, LocalProtocolError, TransportError
@@ -506,8 +507,10 @@ class CloudServer:
         self.insecure_plaintext = insecure_plaintext
         self.token_validator = token_validator
         if allow_anonymous is None:
-            verifies = ssl_context is not None and ssl_context.verify_mode != ssl.CERT_NONE
-            allow_anonymous = token_validator is None and not verifies
+            allow_anonymous = anonymous_by_default(
+                validates_tokens=token_validator is not None,
+                verifies_certificates=ssl_context is not None
+                and ssl_context.verify_mode != ssl.CERT_NONE)
         self.allow_anonymous = allow_anonymous
         self.identity_hook = identity_hook
         self.settings = settings or CloudSettings()
