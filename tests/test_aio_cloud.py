@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -223,4 +224,97 @@ async def test_cloud_ping(pki: Pki) -> None:
         await cloud.wait_for_device("cam-1")
         assert 0 <= await cloud.ping("cam-1") < 5
         assert 0 <= await agent.ping(address) < 5
+    await cloud.close()
+
+
+@aio
+async def test_sync_and_broken_validators(pki: Pki) -> None:
+    """UPL-39: a synchronous validator is asked like an async one; one that breaks (not a
+    refusal) is the cloud's fault: 500, no challenge, no 101."""
+    def validate(token: str) -> str | None:
+        if token == "boom":
+            raise RuntimeError("database down")
+        if token == "bad":
+            raise InvalidTokenError("revoked")
+        return "cam-s" if token == "good" else None
+
+    cloud = CloudServer(insecure_plaintext=True, token_validator=validate)
+    await cloud.start()
+    ok = await _raw_upgrade(cloud.port, None, b"Authorization: Bearer good\r\n")
+    assert ok.startswith(b"HTTP/1.1 101 ")
+    bad = await _raw_upgrade(cloud.port, None, b"Authorization: Bearer bad\r\n")
+    assert bad.startswith(b"HTTP/1.1 401 ") and b"invalid access token: revoked" in bad
+    assert b'error="invalid_token"' in bad
+    broken = await _raw_upgrade(cloud.port, None, b"Authorization: Bearer boom\r\n")
+    assert broken.startswith(b"HTTP/1.1 500 ") and b"www-authenticate" not in broken.lower()
+    await cloud.close()
+
+
+@aio
+async def test_async_validator_that_breaks_is_500(pki: Pki) -> None:
+    async def validate(token: str) -> str | None:
+        await asyncio.sleep(0)
+        raise RuntimeError("introspection endpoint down")
+
+    cloud = CloudServer(insecure_plaintext=True, token_validator=validate)
+    await cloud.start()
+    broken = await _raw_upgrade(cloud.port, None, b"Authorization: Bearer x\r\n")
+    assert broken.startswith(b"HTTP/1.1 500 ") and b"token validator failed" in broken
+    await cloud.close()
+
+
+@aio
+async def test_cloud_ping_is_resolved_by_the_connection(pki: Pki) -> None:
+    """UPL-49: concurrent PINGs each get their own ACK; none is left behind, and a PING
+    to a device that goes away fails instead of waiting for its timeout."""
+    cloud = CloudServer(ssl_context=pki.cloud_ctx())
+    await cloud.start()
+    address = f"https://localhost:{cloud.port}/p"
+    agent = DeviceAgent(echo, identity="1", schedule_factory=fast_schedule,
+                        uplinks=[UplinkSpec(address, pki.device_ctx("cam-1"))])
+    await agent.start()
+    await cloud.wait_for_device("cam-1")
+    rtts = await asyncio.gather(*(cloud.ping("cam-1") for _ in range(5)))
+    assert all(0 <= r < 5 for r in rtts)
+    conn = cloud._registry.lookup("cam-1")
+    assert conn is not None and not conn.pings
+    with pytest.raises(KeyError):
+        await cloud.ping("cam-404")
+    conn.uplink.ping = lambda now: b"NOANSWER"  # type: ignore[method-assign]  # never ACKed
+    pending = asyncio.create_task(cloud.ping("cam-1", timeout=20))
+    await asyncio.sleep(0.05)
+    await agent.stop()
+    with pytest.raises(TransportError):
+        await asyncio.wait_for(pending, 5)
+    await cloud.close()
+
+
+@aio
+async def test_stream_reserved_for_a_request_that_timed_out_is_passed_on(pki: Pki) -> None:
+    """A queued request woken in the same loop turn as its timeout gives its stream back."""
+    cloud = CloudServer(ssl_context=pki.cloud_ctx())
+    await cloud.start()
+    agent = DeviceAgent(echo, identity="1", schedule_factory=fast_schedule, uplinks=[
+        UplinkSpec(f"https://localhost:{cloud.port}/q", pki.device_ctx("cam-1"))])
+    async with agent:
+        await cloud.wait_for_device("cam-1")
+        conn = cloud._registry.lookup("cam-1")
+        assert conn is not None
+        conn.reserved = conn.uplink.stream_slots  # every stream handed out: requests queue
+        loop = asyncio.get_running_loop()
+        queued = asyncio.create_task(cloud.request("cam-1", "GET", "/x", body=None,
+                                                   timeout=0.05))
+        await asyncio.sleep(0)
+        assert len(conn.slot_waiters) == 1
+
+        def free_all() -> None:
+            conn.reserved = 0
+            conn.wake_slot_waiters()
+
+        loop.call_at(loop.time() + 0.04, free_all)
+        time.sleep(0.1)  # block the loop: the wake-up and the timeout fall into one turn
+        with pytest.raises(TransportError, match="no free stream"):
+            await queued
+        assert conn.reserved == 0
+        assert (await cloud.request("cam-1", "POST", "/y", body=b"ab")).body == b"ba"
     await cloud.close()

@@ -2,17 +2,12 @@
 
 :class:`CloudServer` is a TLS server (UPL-30).  Each accepted connection is
 a small ``asyncio.Protocol`` around a :class:`~uplink62676.uplink.CloudUplink`
-(no task per idle uplink, so thousands stay cheap).  When the upgrade request
-is complete the server authenticates the device (uplink.md section 6):
-
-* mTLS: a verified client certificate; the identity is its subject CN (UPL-33, 34);
-* access token: ``Authorization: Bearer`` (or the ``access_token`` query),
-  checked by a pluggable validator before any ``101`` (UPL-39); a failure is
-  answered ``401`` with a Bearer challenge (UPL-R18).
-
-The device ID is, in that order: an ``identity_hook``'s answer, the
-certificate CN, the validator's identity, the last non-empty segment of the
-upgrade path, the peer address.  Connected devices are kept in a registry;
+(no task per idle uplink, so thousands stay cheap).  This module is a driver:
+it moves bytes, time and awaits.  Who a device is and whether it gets an
+uplink (mTLS CN, bearer token, anonymous, the 401 challenge: uplink.md
+section 6) is decided by :class:`~uplink62676.cloudauth.Authenticator`; which
+uplink serves a device ID by :class:`~uplink62676.deviceregistry.DeviceRegistry`.
+The adapter only runs the token validator (sync or async) when the policy asks.
 :meth:`CloudServer.request` and :meth:`CloudServer.open_stream` send HTTP
 requests through a device's uplink with flow control both ways.
 """
@@ -32,6 +27,17 @@ from typing import Any
 import attrs
 
 from .. import events as ev
+from ..cloudauth import (
+    PROTOCOL_NATIVE,
+    PROTOCOL_WEBSOCKET,
+    Accept,
+    Authenticator,
+    Refuse,
+    UpgradeContext,
+    ValidateToken,
+    anonymous_by_default,
+)
+from ..deviceregistry import DeviceInfo, DeviceRegistry, InMemoryDeviceRegistry
 from ..errors import InvalidTokenError, LocalProtocolError, TransportError
 from ..io.tls import peer_common_name
 from ..settings import CloudSettings
@@ -40,6 +46,8 @@ from ..uplink import CloudUplink, Phase
 from ._tlsshim import TlsServerShim
 
 __all__ = [
+    "PROTOCOL_NATIVE",
+    "PROTOCOL_WEBSOCKET",
     "CloudResponse",
     "CloudServer",
     "DeviceInfo",
@@ -52,53 +60,6 @@ log = logging.getLogger("uplink62676.cloud")
 
 #: ``token -> device identity`` (None or InvalidTokenError: refused); may be async.
 TokenValidator = Callable[[str], "str | Awaitable[str | None] | None"]
-
-
-#: ``DeviceInfo.protocol`` of a native uplink (``https``, UPL-6) and of one over WebSocket
-#: (``wss``, UPL-7).
-PROTOCOL_NATIVE = "h2c-reverse"
-PROTOCOL_WEBSOCKET = "h2c-reverse/websocket"
-
-
-def _redact(value: object) -> str:
-    return "None" if value is None else "'<redacted>'"
-
-
-@attrs.frozen(slots=True)
-class UpgradeContext:
-    """What the cloud knows about a device when it decides on the upgrade."""
-
-    peer: str
-    target: str
-    host: str | None
-    headers: ev.Headers
-    client_cert_cn: str | None
-    bearer_token: str | None = attrs.field(repr=_redact)
-    websocket: bool = False
-
-    @property
-    def path(self) -> str:
-        return self.target.split("?", 1)[0]
-
-
-@attrs.frozen(slots=True)
-class DeviceInfo:
-    """A connected device as ``GET /devices`` shows it."""
-
-    device_id: str
-    since: float
-    peer: str
-    auth: str
-    protocol: str = "h2c-reverse"
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.device_id,
-            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since)),
-            "peer": self.peer,
-            "auth": self.auth,
-            "protocol": self.protocol,
-        }
 
 
 @attrs.frozen(slots=True)
@@ -199,14 +160,12 @@ class ResponseStream:
             self.cancel()
 
 
-def _outcome(task: asyncio.Future[tuple[str, Any, str]]) -> tuple[str, Any, str]:
-    if task.cancelled() or task.exception() is not None:
-        return ("refuse", 500, "token validator failed")
-    return task.result()
-
-
 class _CloudConnection(asyncio.Protocol):
     """One accepted uplink; cheap while idle (no task, one timer handle at most)."""
+
+    __slots__ = ("accepted", "auth_task", "can_write", "closed", "flush_pending", "info",
+                 "loop", "peer", "pings", "reserved", "server", "slot_waiters", "streams",
+                 "timer", "timer_at", "transport", "uplink")
 
     def __init__(self, server: CloudServer) -> None:
         self.server = server
@@ -216,10 +175,10 @@ class _CloudConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | TlsServerShim | None = None
         self.peer = "?"
         self.info: DeviceInfo | None = None
-        self.identity: tuple[str, str] | None = None
-        self.protocol = PROTOCOL_NATIVE
-        self.auth_task: asyncio.Future[tuple[str, Any, str]] | None = None
+        self.accepted: Accept | None = None
+        self.auth_task: asyncio.Task[None] | None = None
         self.streams: dict[int, _Stream] = {}
+        self.pings: dict[bytes, tuple[float, asyncio.Future[float]]] | None = None  # lazily
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
         self.can_write: asyncio.Event | None = None
@@ -267,6 +226,11 @@ class _CloudConnection(asyncio.Protocol):
         for state in self.streams.values():
             state.fail(reason)
         self.streams.clear()
+        if self.pings:
+            for _, pong in self.pings.values():
+                if not pong.done():
+                    pong.set_exception(TransportError(reason))
+            self.pings.clear()
         if self.info is not None:
             self.server._unregister(self)
         if self.can_write is not None:
@@ -317,85 +281,135 @@ class _CloudConnection(asyncio.Protocol):
     # --- events -------------------------------------------------------------------------------
 
     def _handle(self, events: Iterable[ev.Event]) -> None:
+        handlers = _HANDLERS
         for e in events:
-            if isinstance(e, ev.UpgradeRequested):
-                self._decide(e)
-            elif isinstance(e, ev.ResponseReceived):
-                if (s := self.streams.get(e.stream_id)) is not None and not s.head.done():
-                    s.head.set_result(e)
-            elif isinstance(e, ev.DataReceived):
-                s = self.streams.get(e.stream_id)
-                if s is None:
-                    self.acknowledge(e.stream_id, e.flow_controlled_length)
-                else:
-                    s.chunks.append((e.data, e.flow_controlled_length))
-                    s.more.set()
-            if isinstance(e, ev.StreamEnded | ev.TrailersReceived | ev.StreamReset):
-                self.wake_slot_waiters()
-            if isinstance(e, ev.StreamEnded | ev.TrailersReceived):
-                if (s := self.streams.pop(e.stream_id, None)) is not None:
-                    s.ended = True
-                    s.more.set()
-                    if not s.head.done():
-                        s.fail("response ended before its head")
-            elif isinstance(e, ev.StreamReset):
-                if (s := self.streams.pop(e.stream_id, None)) is not None:
-                    s.fail(f"device reset the stream (code {e.error_code})")
-            elif isinstance(e, ev.StreamWritable):
-                if (s := self.streams.get(e.stream_id)) is not None:
-                    s.writable.set()
-            elif isinstance(e, ev.Connected):
-                self._connected()
-            elif isinstance(e, ev.UpgradeRefused):
-                log.warning("uplink from %s refused: %d %s", self.peer, e.status_code, e.reason)
-            elif isinstance(e, ev.ConnectionTerminated):
-                log.info("uplink %s ended: %s", self.info.device_id if self.info else self.peer,
-                         e.reason or f"code {e.error_code}")
-                for state in self.streams.values():
-                    state.fail("uplink ended")
-                self.streams.clear()
+            handler = handlers.get(type(e))
+            if handler is not None:
+                handler(self, e)
 
-    def _decide(self, request: ev.UpgradeRequested) -> None:
+    def _on_data(self, e: ev.DataReceived) -> None:
+        s = self.streams.get(e.stream_id)
+        if s is None:
+            self.acknowledge(e.stream_id, e.flow_controlled_length)
+        else:
+            s.chunks.append((e.data, e.flow_controlled_length))
+            s.more.set()
+
+    def _on_response(self, e: ev.ResponseReceived) -> None:
+        if (s := self.streams.get(e.stream_id)) is not None and not s.head.done():
+            s.head.set_result(e)
+
+    def _on_end(self, e: ev.StreamEnded | ev.TrailersReceived) -> None:
+        self.wake_slot_waiters()
+        if (s := self.streams.pop(e.stream_id, None)) is not None:
+            s.ended = True
+            s.more.set()
+            if not s.head.done():
+                s.fail("response ended before its head")
+
+    def _on_reset(self, e: ev.StreamReset) -> None:
+        self.wake_slot_waiters()
+        if (s := self.streams.pop(e.stream_id, None)) is not None:
+            s.fail(f"device reset the stream (code {e.error_code})")
+
+    def _on_writable(self, e: ev.StreamWritable) -> None:
+        if (s := self.streams.get(e.stream_id)) is not None:
+            s.writable.set()
+
+    def _on_pong(self, e: ev.PingAcknowledged) -> None:
+        if self.pings and (entry := self.pings.pop(e.payload, None)) is not None:
+            started, pong = entry
+            if not pong.done():
+                rtt = e.round_trip if e.round_trip is not None else self.loop.time() - started
+                pong.set_result(rtt)
+
+    def _on_connected(self, e: ev.Connected) -> None:
+        assert self.accepted is not None
+        accepted = self.accepted
+        self.info = DeviceInfo(accepted.identity, time.time(), self.peer, accepted.method.value,
+                               accepted.protocol)
+        self.server._register(self)
+
+    def _on_refused(self, e: ev.UpgradeRefused) -> None:
+        log.warning("uplink from %s refused: %d %s", self.peer, e.status_code, e.reason)
+
+    def _on_terminated(self, e: ev.ConnectionTerminated) -> None:
+        log.info("uplink %s ended: %s", self.info.device_id if self.info else self.peer,
+                 e.reason or f"code {e.error_code}")
+        for state in self.streams.values():
+            state.fail("uplink ended")
+        self.streams.clear()
+
+    # --- authentication: the policy decides, the driver runs the validator -----------------
+
+    def _on_upgrade(self, request: ev.UpgradeRequested) -> None:
         ssl_object = self.transport.get_extra_info("ssl_object") if self.transport else None
         ctx = UpgradeContext(self.peer, request.target, request.host, request.headers,
                              peer_common_name(ssl_object), request.bearer_token,
                              request.websocket)
-        result = self.server._authenticate(ctx)
-        if inspect.isawaitable(result):
-            self.auth_task = asyncio.ensure_future(result)  # a strong reference while it runs
-            self.auth_task.add_done_callback(lambda t: self._decided(ctx, _outcome(t)))
-        else:
-            self._decided(ctx, result)
+        policy = self.server.authenticator
+        decision = policy.decide(ctx)
+        if isinstance(decision, ValidateToken):
+            validator = self.server.token_validator
+            assert validator is not None
+            try:
+                result = validator(decision.token)
+            except InvalidTokenError as exc:
+                decision = policy.token_checked(ctx, None, str(exc))
+            except Exception:
+                log.exception("token validator failed for the upgrade from %s", self.peer)
+                decision = policy.validator_failed(ctx)
+            else:
+                if inspect.isawaitable(result):
+                    # A strong reference while it runs.
+                    self.auth_task = asyncio.ensure_future(self._await_token(policy, ctx, result))
+                    return
+                decision = policy.token_checked(ctx, result)
+        self._decided(decision)
 
-    def _decided(self, ctx: UpgradeContext, result: tuple[str, Any, str]) -> None:
+    async def _await_token(self, policy: Authenticator, ctx: UpgradeContext,
+                           pending: Awaitable[str | None]) -> None:
+        try:
+            identity = await pending
+        except InvalidTokenError as exc:
+            self._decided(policy.token_checked(ctx, None, str(exc)))
+        except Exception:
+            log.exception("token validator failed for the upgrade from %s", self.peer)
+            self._decided(policy.validator_failed(ctx))
+        else:
+            self._decided(policy.token_checked(ctx, identity))
+
+    def _decided(self, decision: Accept | Refuse) -> None:
         if self.closed:
             return
-        kind, value, detail = result
-        now = self.loop.time()
-        if kind == "accept":
-            self.identity = (value, detail)
-            self.protocol = PROTOCOL_WEBSOCKET if ctx.websocket else PROTOCOL_NATIVE
+        if isinstance(decision, Accept):
+            self.accepted = decision
             log.info("upgrade from %s (%s, %s, device %s): 101, sending HTTP/2 preface",
-                     self.peer, self.protocol, detail, value)
-            self.uplink.accept(now)
+                     self.peer, decision.protocol, decision.method.value, decision.identity)
+            self.uplink.accept(self.loop.time())
         else:
-            status = int(value)
-            log.warning("upgrade from %s refused: %d %s", self.peer, status, detail)
-            headers: list[tuple[bytes, bytes]] = [(b"content-type", b"text/plain; charset=utf-8")]
-            bearer_error = None
-            if status == 401:
-                if ctx.bearer_token is None:
-                    headers.append((b"www-authenticate", b'Bearer realm="uplink"'))
-                else:
-                    bearer_error = "invalid_token"
-            self.uplink.refuse(status, headers, (detail + "\n").encode(), bearer_error=bearer_error)
+            log.warning("upgrade from %s refused: %d %s", self.peer, decision.status,
+                        decision.reason)
+            self.uplink.refuse(decision.status, decision.headers, decision.body,
+                               bearer_error=decision.bearer_error)
         self.flush()
 
-    def _connected(self) -> None:
-        assert self.identity is not None
-        device_id, auth = self.identity
-        self.info = DeviceInfo(device_id, time.time(), self.peer, auth, self.protocol)
-        self.server._register(self)
+    # --- ping ---------------------------------------------------------------------------------
+
+    async def ping(self, timeout: float) -> float:
+        """PING the device; the event handling above resolves the answer."""
+        started = self.loop.time()
+        payload = self.uplink.ping(started)
+        pong: asyncio.Future[float] = self.loop.create_future()
+        if self.pings is None:
+            self.pings = {}
+        self.pings[payload] = (started, pong)
+        self.flush()
+        try:
+            return await asyncio.wait_for(pong, timeout)
+        finally:
+            if self.pings is not None:
+                self.pings.pop(payload, None)
 
     # --- requests -----------------------------------------------------------------------------
 
@@ -447,6 +461,22 @@ class _CloudConnection(asyncio.Protocol):
             self.reset(stream_id)
 
 
+#: Exact event class -> what the connection does with it; other events need nothing here.
+_HANDLERS: dict[type[ev.Event], Callable[[_CloudConnection, Any], None]] = {
+    ev.DataReceived: _CloudConnection._on_data,
+    ev.ResponseReceived: _CloudConnection._on_response,
+    ev.StreamEnded: _CloudConnection._on_end,
+    ev.TrailersReceived: _CloudConnection._on_end,
+    ev.StreamReset: _CloudConnection._on_reset,
+    ev.StreamWritable: _CloudConnection._on_writable,
+    ev.PingAcknowledged: _CloudConnection._on_pong,
+    ev.UpgradeRequested: _CloudConnection._on_upgrade,
+    ev.Connected: _CloudConnection._on_connected,
+    ev.UpgradeRefused: _CloudConnection._on_refused,
+    ev.ConnectionTerminated: _CloudConnection._on_terminated,
+}
+
+
 class CloudServer:
     """Accepts uplinks and offers requests to the connected devices.
 
@@ -477,14 +507,16 @@ class CloudServer:
         self.insecure_plaintext = insecure_plaintext
         self.token_validator = token_validator
         if allow_anonymous is None:
-            verifies = ssl_context is not None and ssl_context.verify_mode != ssl.CERT_NONE
-            allow_anonymous = token_validator is None and not verifies
+            allow_anonymous = anonymous_by_default(
+                validates_tokens=token_validator is not None,
+                verifies_certificates=ssl_context is not None
+                and ssl_context.verify_mode != ssl.CERT_NONE)
         self.allow_anonymous = allow_anonymous
         self.identity_hook = identity_hook
         self.settings = settings or CloudSettings()
         self.high_water = high_water
         self.on_change = on_change
-        self._devices: dict[str, _CloudConnection] = {}
+        self._registry: DeviceRegistry[_CloudConnection] = InMemoryDeviceRegistry()
         self._connections: set[_CloudConnection] = set()
         self._server: asyncio.Server | None = None
         self._loop_or_none: asyncio.AbstractEventLoop | None = None
@@ -528,71 +560,28 @@ class CloudServer:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    # --- authentication -----------------------------------------------------------------------
+    # --- policy -------------------------------------------------------------------------------
 
-    def _authenticate(
-        self, ctx: UpgradeContext
-    ) -> tuple[str, Any, str] | Awaitable[tuple[str, Any, str]]:
-        if ctx.client_cert_cn is not None:
-            return self._identify(ctx, ctx.client_cert_cn, "mTLS")
-        if self.token_validator is not None:
-            if ctx.bearer_token is None:
-                if self.allow_anonymous:
-                    return self._identify(ctx, None, "none")
-                return ("refuse", 401, "no client certificate and no access token")
-            try:
-                result = self.token_validator(ctx.bearer_token)
-            except InvalidTokenError as exc:
-                return ("refuse", 401, f"invalid access token: {exc}")
-            if inspect.isawaitable(result):
-                return self._await_token(ctx, result)
-            return self._token_result(ctx, result)
-        if not self.allow_anonymous:
-            return ("refuse", 401, "no client certificate")
-        return self._identify(ctx, None, "none")
-
-    async def _await_token(self, ctx: UpgradeContext,
-                           result: Awaitable[str | None]) -> tuple[str, Any, str]:
-        try:
-            identity = await result
-        except InvalidTokenError as exc:
-            return ("refuse", 401, f"invalid access token: {exc}")
-        return self._token_result(ctx, identity)
-
-    def _token_result(self, ctx: UpgradeContext, identity: str | None) -> tuple[str, Any, str]:
-        if not identity:
-            return ("refuse", 401, "invalid access token")
-        return self._identify(ctx, identity, "AccessToken")
-
-    def _identify(self, ctx: UpgradeContext, identity: str | None,
-                  auth: str) -> tuple[str, Any, str]:
-        if self.identity_hook is not None:
-            hooked = self.identity_hook(ctx)
-            if hooked:
-                identity = hooked
-        if not identity:
-            segments = [s for s in ctx.path.split("/") if s]
-            identity = segments[-1] if segments else ctx.peer
-        return ("accept", identity, auth)
-
-    # --- registry -----------------------------------------------------------------------------
+    @property
+    def authenticator(self) -> Authenticator:
+        """The authentication policy as configured now (read at each upgrade)."""
+        return Authenticator(validates_tokens=self.token_validator is not None,
+                             allow_anonymous=self.allow_anonymous,
+                             identity_hook=self.identity_hook)
 
     def _register(self, conn: _CloudConnection) -> None:
-        assert conn.info is not None
-        old = self._devices.get(conn.info.device_id)
-        self._devices[conn.info.device_id] = conn
-        if old is not None and old is not conn:
+        info = conn.info
+        assert info is not None
+        for old in self._registry.register(info, conn):
             log.warning("device %s connected again from %s; closing its older uplink from %s",
-                        conn.info.device_id, conn.peer, old.peer)
-            old.info = None
+                        info.device_id, conn.peer, old.peer)
             old.close("replaced by a newer uplink of the same device")
-        log.info("device %s connected from %s (%s)", conn.info.device_id, conn.peer, conn.info.auth)
-        self._changed(conn.info.device_id, conn.info)
+        log.info("device %s connected from %s (%s)", info.device_id, conn.peer, info.auth)
+        self._changed(info.device_id, info)
 
     def _unregister(self, conn: _CloudConnection) -> None:
         assert conn.info is not None
-        if self._devices.get(conn.info.device_id) is conn:
-            del self._devices[conn.info.device_id]
+        if self._registry.unregister(conn.info.device_id, conn):
             log.info("device %s disconnected", conn.info.device_id)
             self._changed(conn.info.device_id, None)
 
@@ -604,18 +593,16 @@ class CloudServer:
 
     def devices(self) -> list[DeviceInfo]:
         """Connected devices, ordered by ID."""
-        return sorted((c.info for c in self._devices.values() if c.info is not None),
-                      key=lambda i: i.device_id)
+        return self._registry.devices()
 
     def device(self, device_id: str) -> DeviceInfo | None:
-        conn = self._devices.get(device_id)
-        return conn.info if conn is not None else None
+        return self._registry.info(device_id)
 
     async def wait_for_device(self, device_id: str, timeout: float = 10.0,
                               present: bool = True) -> None:
         """Wait until ``device_id`` is connected (or, with ``present=False``, gone)."""
         async def _wait() -> None:
-            while (device_id in self._devices) is not present:
+            while (self._registry.lookup(device_id) is not None) is not present:
                 waiter = asyncio.Event()
                 self._waiters.add(waiter)
                 try:
@@ -626,7 +613,7 @@ class CloudServer:
 
     def disconnect(self, device_id: str) -> None:
         """Close a device's uplink (GOAWAY)."""
-        conn = self._devices.get(device_id)
+        conn = self._registry.lookup(device_id)
         if conn is not None:
             conn.close()
 
@@ -650,7 +637,7 @@ class CloudServer:
         :class:`KeyError` for an unknown device and :class:`TransportError`
         when the device goes away first.
         """
-        conn = self._devices.get(device_id)
+        conn = self._registry.lookup(device_id)
         if conn is None or conn.closed:
             raise KeyError(device_id)
         # Queue behind the device's MAX_CONCURRENT_STREAMS instead of failing.
@@ -660,9 +647,16 @@ class CloudServer:
             try:
                 async with asyncio.timeout(timeout):
                     await waiter
-            except TimeoutError:
-                raise TransportError(f"device {device_id} had no free stream for {timeout} s") \
-                    from None
+            except BaseException as exc:
+                if waiter.done() and not waiter.cancelled():
+                    # Woken in the same turn as the timeout (or the caller's cancel): pass
+                    # the stream reserved for us on instead of losing it for good.
+                    conn.reserved -= 1
+                    conn.wake_slot_waiters()
+                if isinstance(exc, TimeoutError):
+                    raise TransportError(
+                        f"device {device_id} had no free stream for {timeout} s") from None
+                raise
             conn.reserved -= 1
             if conn.closed:
                 raise TransportError(f"device {device_id} went away")
@@ -723,24 +717,7 @@ class CloudServer:
 
     async def ping(self, device_id: str, timeout: float = 10.0) -> float:
         """PING a device over its uplink; returns the round trip in seconds."""
-        conn = self._devices.get(device_id)
+        conn = self._registry.lookup(device_id)
         if conn is None:
             raise KeyError(device_id)
-        started = self._loop.time()
-        payload = conn.uplink.ping(started)
-        conn.flush()
-        done: asyncio.Future[float] = self._loop.create_future()
-        original = conn._handle
-
-        def _watch(events: Iterable[ev.Event]) -> None:
-            events = list(events)
-            for e in events:
-                if isinstance(e, ev.PingAcknowledged) and e.payload == payload and not done.done():
-                    done.set_result(self._loop.time() - started)
-            original(events)
-
-        conn._handle = _watch  # type: ignore[method-assign]
-        try:
-            return await asyncio.wait_for(done, timeout)
-        finally:
-            conn._handle = original  # type: ignore[method-assign]
+        return await conn.ping(timeout)
