@@ -15,8 +15,18 @@ from __future__ import annotations
 
 from . import events
 from .adaption import AdaptionResult, TokenAdapter, adapt_request, adapt_response
+from .cloudauth import (
+    Accept,
+    AuthDecision,
+    Authenticator,
+    AuthMethod,
+    Refuse,
+    UpgradeContext,
+    ValidateToken,
+)
 from .config import Capabilities, Status, UplinkConfiguration
 from .deviceid import DeviceId
+from .deviceregistry import DeviceInfo, DeviceRegistry, InMemoryDeviceRegistry
 from .errors import (
     ConfigStoreError,
     ConfigurationError,
@@ -125,9 +135,13 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "Accept",
     "AccessPolicy",
     "AccessToken",
     "AdaptionResult",
+    "AuthDecision",
+    "AuthMethod",
+    "Authenticator",
     "AuthorizationServerSettings",
     "Capabilities",
     "ClientAuth",
@@ -142,6 +156,8 @@ __all__ = [
     "CorruptStoreError",
     "DataReceived",
     "DeviceId",
+    "DeviceInfo",
+    "DeviceRegistry",
     "DeviceSettings",
     "DeviceUplink",
     "ErrorCode",
@@ -150,6 +166,7 @@ __all__ = [
     "EventServiceSettings",
     "FloodSettings",
     "GeoLocation",
+    "InMemoryDeviceRegistry",
     "InformationalResponseReceived",
     "InvalidDeviceIdError",
     "InvalidTokenError",
@@ -170,6 +187,7 @@ __all__ = [
     "QueryClient",
     "ReconnectSchedule",
     "ReferenceToken",
+    "Refuse",
     "RemoteAddress",
     "RemoteProtocolError",
     "RemoteToken",
@@ -195,12 +213,14 @@ __all__ = [
     "TrailersReceived",
     "TransportError",
     "UpgradeAccepted",
+    "UpgradeContext",
     "UpgradeRefused",
     "UpgradeRequested",
     "UplinkConfiguration",
     "UplinkError",
     "UplinkService",
     "UplinkServiceClient",
+    "ValidateToken",
     "WebSocketClosed",
     "WebSocketSettings",
     "XmlRejectedError",
