@@ -24,13 +24,13 @@ def test_r26_vectors(d0: float, expected: list[int]) -> None:
 
 
 def test_start_derived_from_identity() -> None:
-    """UPL-50, UPL-R25: d0 in [1 s, 6 s] (see ReconnectSchedule on why 6), stable per device,
+    """UPL-50, UPL-R25: d0 in [1 s, 5 s], stable per device,
     different between devices."""
     a = ReconnectSchedule(identity="32010001071321008015")
     b = ReconnectSchedule(identity="32010001071321008016")
     assert a.start == ReconnectSchedule(identity="32010001071321008015").start
     assert a.start != b.start
-    assert a.start is not None and 1.0 <= a.start <= 6.0
+    assert a.start is not None and 1.0 <= a.start <= 5.0
     assert a.interval(1) == a.start and a.interval(7) == 30.0
 
 
@@ -77,7 +77,10 @@ def _max_share(times: list[float], window: float = 0.1) -> float:
 @pytest.mark.parametrize("scheme", ["3201000107132{n:07d}", "camera-{n}", "serial:{n:x}"])
 def test_ten_thousand_devices_spread_out(scheme: str) -> None:
     """UPL-50, UPL-R25: 10,000 devices losing the cloud at once spread their first three attempts:
-    no 100 ms window (sliding, boundaries included) holds more than 3 % of any one attempt."""
+    no 100 ms window (sliding, boundaries included) holds more than 3.5 % of any one attempt.
+
+    The start values lie in R25's [1 s, 5 s]; the maximum of a uniform sample of 10,000 over
+    4 s in a 100 ms window is about 3 %, so 3.5 % leaves room for the scan statistic only."""
     ids = [scheme.format(n=n) for n in range(10_000)]
     schedules = [ReconnectSchedule(identity=i) for i in ids]
     elapsed = [0.0] * len(schedules)
@@ -85,7 +88,7 @@ def test_ten_thousand_devices_spread_out(scheme: str) -> None:
         for k, s in enumerate(schedules):
             elapsed[k] += s.next_wait()
         share = _max_share(elapsed)
-        assert share <= 0.03, share
+        assert share <= 0.035, share
 
 
 @given(st.floats(min_value=0.0, max_value=1e6, allow_nan=False))

@@ -62,17 +62,16 @@ class ReconnectSchedule:
     """The per-device ascending reconnect intervals of UPL-50 (UPL-R25, R26).
 
     ``interval(n) = min(d0 * 2**(n-1), cap)`` for attempt ``n >= 1``.  The
-    start value ``d0`` lies in ``[min_start, max_start]`` (default 1 s to 6 s)
+    start value ``d0`` lies in ``[min_start, max_start]`` (default 1 s to 5 s, UPL-R25)
     and is derived from
     the device identity (certificate serial, device ID, ...) by SHA-256 with a
     ``granularity`` (default 1 ms, the spec asks for 100 ms or finer), so
     thousands of devices that lost the cloud at one instant come back spread
     out.  Pass ``start`` to fix ``d0`` (the R26 vectors).
 
-    Why 6 s and not the 5 s of UPL-R25: with hashed start values the busiest
-    100 ms window of 10,000 devices' first attempts holds the scan-statistic
-    maximum of a uniform sample, about 3.0 % over a 4 s range; a 5 s range
-    brings it to about 2.4 %.
+    With hashed start values the busiest 100 ms window of 10,000 devices'
+    first attempts holds the scan-statistic maximum of a uniform sample over
+    the 4 s range, about 3.0 %; later attempts spread wider.
 
     Use: :meth:`next_wait` before each attempt; :meth:`connected` when the
     uplink reaches ``Connected``; :meth:`disconnected` when it drops -- the
@@ -83,7 +82,7 @@ class ReconnectSchedule:
     identity: bytes | str | None = None
     start: float | None = None
     min_start: float = 1.0
-    max_start: float = 6.0
+    max_start: float = 5.0
     cap: float = 30.0
     stable_after: float = 30.0
     granularity: float = 0.001
@@ -113,7 +112,7 @@ class ReconnectSchedule:
     def start_for(
         identity: bytes | str,
         min_start: float = 1.0,
-        max_start: float = 6.0,
+        max_start: float = 5.0,
         granularity: float = 0.001,
     ) -> float:
         """The individual start value ``d0`` of a device identity."""
