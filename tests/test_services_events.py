@@ -117,7 +117,8 @@ def test_ws_addressing_evt2_evt_r1() -> None:
 
 
 def test_get_event_properties_rq3() -> None:
-    """RQ-3, EVT-5, EVT-6, EVT-9, EVT-10, EVT-50, EVT-51, EVT-53, EVT-R10, OQ-35: 17.1 layout."""
+    """RQ-3, RQ-5, EVT-5, EVT-6, EVT-9, EVT-10, EVT-50, EVT-51, EVT-53, EVT-R10, OQ-35: 17.1 layout;
+    the resource description in the order tt:ItemListDescription's sequence demands."""
     resp = call(service(), "<tev:GetEventProperties/>")
     assert b'<wstop:TopicSet xmlns="">' in resp.body  # EVT-R10
     _, body = parse(resp)
@@ -146,10 +147,11 @@ def test_get_event_properties_rq3() -> None:
         assert (src.get("Name"), src.get("Type")) == ("Token", "tt:ReferenceToken")
         data = [(etree.QName(d).localname, d.get("Name"), d.get("Type"))
                 for d in md.find(f"{{{TT}}}Data")]
+        # tt:ItemListDescription is a sequence: SimpleItemDescriptions, then ElementItem ones.
         assert data == [("SimpleItemDescription", "Name", "xs:string"),
-                        ("ElementItemDescription", "Location", "tt:GeoLocation"),
                         ("SimpleItemDescription", "Scope", "xs:string"),
-                        ("SimpleItemDescription", "Offline", "xs:boolean")]
+                        ("SimpleItemDescription", "Offline", "xs:boolean"),
+                        ("ElementItemDescription", "Location", "tt:GeoLocation")]
         names = [d.get("Name") for d in md.iter() if d.get("Name")]
         assert len(names) == len(set(names))
     begin = topic_set.find(f"{{{TNS1}}}EventBuffer/Begin")

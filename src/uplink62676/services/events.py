@@ -529,8 +529,9 @@ def _message_description(parent: etree._Element, *, prop: bool) -> None:
     d.set("Name", "Token")
     d.set("Type", "tt:ReferenceToken")
     data = _sub(md, f"{{{TT}}}Data")
-    items = (("Name", "xs:string", "Simple"), ("Location", "tt:GeoLocation", "Element"),
-             ("Scope", "xs:string", "Simple"), ("Offline", "xs:boolean", "Simple"))
+    # tt:ItemListDescription is a sequence: every SimpleItemDescription first (RQ-5 correction).
+    items = (("Name", "xs:string", "Simple"), ("Scope", "xs:string", "Simple"),
+             ("Offline", "xs:boolean", "Simple"), ("Location", "tt:GeoLocation", "Element"))
     for name, typ, kind in items:
         d = _sub(data, f"{{{TT}}}{kind}ItemDescription")
         d.set("Name", name)
