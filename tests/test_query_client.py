@@ -351,7 +351,8 @@ _coords = st.one_of(st.none(), st.floats(-180, 180))
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text("abc:_09", min_size=1, max_size=20), st.sampled_from(["MediaProfile", "Track"]),
+@given(st.from_regex(r"[abc_09]{1,10}:[abc_09]{1,20}", fullmatch=True),
+       st.sampled_from(["MediaProfile", "Track"]),
        st.one_of(st.none(), _names), st.one_of(st.none(), st.builds(GeoLocation, _coords,
                                                                    _coords, _coords)),
        st.lists(_names, max_size=3), st.one_of(st.none(), st.booleans()),

@@ -175,3 +175,11 @@ def test_100k_resources_are_cheap() -> None:
     tracemalloc.stop()
     assert len(reg) == 100_000
     assert used / 100_000 < 600
+
+
+@pytest.mark.parametrize("token", ["A" * 30 + ":" + "b" * 34, "nocolon", "A:", ":b"])
+def test_resource_tokens_are_remote_tokens_rq6_tok1(token: str) -> None:
+    """RQ-6, TOK-1, TOK-7, TOK-8: a resource is named by ``Prefix:LocalToken`` of at most 64
+    characters; anything else is refused with our error naming the value."""
+    with pytest.raises(LocalProtocolError, match="remote token"):
+        Resource(token)  # so no registry can hold or emit one either

@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 import attrs
 
-from ..errors import LocalProtocolError
+from ..errors import InvalidTokenError, LocalProtocolError
 from ..namespaces import TNS1
+from ..tokens import RemoteToken
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -74,9 +75,14 @@ def _xml_ok(value: str, what: str) -> None:
 
 
 def _check_token(_inst: object, _attr: object, value: str) -> None:
+    """A resource is named by a remote token ``Prefix:LocalToken`` (RQ-6, TOK-1, TOK-7)."""
     if not isinstance(value, str) or not value:
         raise LocalProtocolError(f"resource token must be a non-empty string, got {value!r}")
-    _xml_ok(value, "resource token")
+    try:
+        RemoteToken.parse(value)
+    except InvalidTokenError as exc:
+        raise LocalProtocolError(f"resource token must be a remote token "
+                                 f"(Prefix:LocalToken, at most 64 characters): {exc}") from None
 
 
 def _check_name(_inst: object, _attr: object, value: str | None) -> None:
