@@ -281,3 +281,21 @@ def test_cloud_handshake_direct_errors() -> None:
     with pytest.raises(RemoteProtocolError) as info:
         hs.receive_data(b"GET / HTTP/1.1\r\n" + b"a" * 200)
     assert info.value.http_status == 431
+
+
+@pytest.mark.parametrize(("uri", "problem"), [
+    ("https://cloud.example/up link", "' '"),
+    (" https://cloud.example/u", "' '"),
+    ("https://cloud.example/u\x00", "'\\x00'"),
+    ("https://cloud.example:99999/u", "Port out of range"),
+    ("https://cloud.example:abc/u", "not a valid URI"),
+    ("https://[::1/u", "Invalid IPv6"),
+    ("https://cloud.example/%zz", "two-digit hex"),
+    ("https:///u", "no host"),
+])
+def test_remote_address_is_strict_rfc3986(uri: str, problem: str) -> None:
+    """UPL-6, UPL-R1: a RemoteAddress must be RFC 3986 syntax with a host; the error names the
+    offending value and the problem (it used to fail later, on every attempt, inside h11)."""
+    with pytest.raises(ConfigurationError) as info:
+        RemoteAddress.parse(uri)
+    assert problem in str(info.value) and repr(uri) in str(info.value)

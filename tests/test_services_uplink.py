@@ -744,3 +744,17 @@ def test_error_text_is_escaped_and_made_xml_safe() -> None:
     (cfg,) = uplinks(svc)
     assert text(cfg, "Error") == "TLS <alert> & \ufffd \"42\"\r"
     assert svc.get_uplinks()[0].error == "TLS <alert> & \ufffd \"42\"\r"
+
+
+@pytest.mark.parametrize("address", ["https://cloud.example/up link", "https://cloud.example:99999/u",
+                                     "https://[::1/u", "https://cloud.example/%zz",
+                                     "https://clöud.example/u"])
+def test_fault_remote_address_not_uri_syntax(address: str) -> None:
+    """CFG-4, UPL-R1: a RemoteAddress that is not RFC 3986 syntax is refused by SetUplink with
+    env:Sender/ter:InvalidArgVal naming the problem, not accepted to fail on every attempt."""
+    recorder = Recorder()
+    svc = make(on_change=recorder)
+    f = fault(svc, set_uplink(address=address))
+    assert chain(f) == ("env:Sender", "ter:InvalidArgVal")
+    assert "RemoteAddress" in f.reason
+    assert not recorder.changes

@@ -49,6 +49,34 @@ TOLERATED = {
 _DEFAULT_PORTS = {"https": 443, "wss": 443, "http": 80, "ws": 80}
 
 
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def uri_syntax_problem(uri: str) -> str | None:
+    """Why ``uri`` is not RFC 3986 syntax with a host, or None when it is.
+
+    Only the characters RFC 3986 allows (anything else must be percent-encoded:
+    white space, control characters, non-ASCII, ``<>"{}|\\^```), well-formed
+    percent escapes, a port that is a number below 65536, and a host.
+    """
+    if not _URI_CHARS.fullmatch(uri):
+        bad = next(c for c in uri if not _URI_CHARS.fullmatch(c))
+        return f"character {bad!r} is not allowed in a URI (RFC 3986; percent-encode it)"
+    if _BAD_PERCENT.search(uri):
+        return "'%' must start a two-digit hex escape (RFC 3986)"
+    try:
+        parts = urlsplit(uri)
+        _ = parts.port
+    except ValueError as exc:
+        return f"not a valid URI: {exc}"
+    if not parts.scheme:
+        return "no scheme"
+    if not parts.hostname:
+        return "no host"
+    return None
+
+
 @attrs.frozen(slots=True)
 class RemoteAddress:
     """A parsed ``tup:RemoteAddress``: scheme, authority (for ``Host``), target.
@@ -69,12 +97,12 @@ class RemoteAddress:
     def parse(cls, uri: str, *, allow_plaintext: bool = False) -> RemoteAddress:
         if not isinstance(uri, str) or not uri.strip():
             raise ConfigurationError(f"RemoteAddress must be a non-empty URI, got {uri!r}")
-        text = uri.strip()
-        try:
-            parts = urlsplit(text)
-            port = parts.port
-        except ValueError as exc:
-            raise ConfigurationError(f"RemoteAddress {uri!r} is not a valid URI: {exc}") from None
+        text = uri
+        problem = uri_syntax_problem(text)
+        if problem is not None:
+            raise ConfigurationError(f"RemoteAddress {uri!r}: {problem}")
+        parts = urlsplit(text)
+        port = parts.port
         scheme = parts.scheme.lower()
         allowed = {"https", "wss"} | ({"http", "ws"} if allow_plaintext else set())
         if scheme not in allowed:

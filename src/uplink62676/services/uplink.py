@@ -40,6 +40,7 @@ from ..config import (
     configuration_to_xml,
 )
 from ..errors import ConfigurationError, SoapFault
+from ..handshake import uri_syntax_problem
 from ..namespaces import TUP
 from ..soap import Envelope, SoapResponse, generic_fault, handle_request
 from .access import DEFAULT_POLICY, AccessClass, AccessPolicy, not_authorized
@@ -418,6 +419,9 @@ class UplinkService:
             raise SoapFault(
                 "env:Sender", ("ter:InvalidArgVal",), "RemoteAddress names no host"
             )
+        problem = uri_syntax_problem(config.remote_address)
+        if problem is not None:  # refused now, not failing on every attempt later
+            raise SoapFault("env:Sender", ("ter:InvalidArgVal",), f"RemoteAddress: {problem}")
         # (3) exactly one authentication element (CFG-7, CFG-17, CFG-18)
         has_cert = config.certificate_id is not None
         has_as = config.authorization_server is not None
