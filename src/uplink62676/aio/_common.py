@@ -14,6 +14,7 @@ import attrs
 from .._agent import header_value
 from ..errors import ConfigurationError
 from ..handshake import RemoteAddress
+from ..httpheaders import HOP_BY_HOP, USER_LEVEL_HEADER
 from ..tls import device_tls_context
 
 __all__ = [
@@ -24,17 +25,8 @@ __all__ = [
     "header_value",
 ]
 
-#: Header the forwarders add to tell a local web server the UserLevel of a
-#: tunneled request (UPL-41); an incoming header of that name is dropped, so
-#: the cloud cannot raise its own level (UPL-R19).
-USER_LEVEL_HEADER = "x-uplink-user-level"
-
-#: Connection-specific headers that never cross from HTTP/1.1 to HTTP/2 or back.
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade",
-    b"te", b"host", b"http2-settings", b"proxy-authorization", b"proxy-authenticate",
-    b"trailer",
-})
+# HOP_BY_HOP and USER_LEVEL_HEADER live in uplink62676.httpheaders (sans-I/O);
+# re-exported here because adapters and applications imported them from here.
 
 
 def _levels(value: str | Iterable[str]) -> tuple[str, ...]:
