@@ -55,3 +55,21 @@ def test_core_module_does_no_io(path: pathlib.Path) -> None:
 
 def test_there_are_core_modules() -> None:
     assert len(_core_modules()) >= 3
+
+
+PROTOCOL_DEPS = {"h2", "h11", "hpack", "hyperframe", "wsproto", "lxml"}
+BYTE_MOVERS = ["aio/expose.py", "aio/forward.py", "aio/query.py", "demo.py"]
+
+
+@pytest.mark.parametrize("rel", BYTE_MOVERS)
+def test_byte_movers_import_no_protocol_dependency(rel: str) -> None:
+    """design.md: adapters and applications move bytes and time; only the sans-I/O layers
+    touch h2, h11, hpack, wsproto or lxml."""
+    tree = ast.parse((PKG / rel).read_text())
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    assert not (imported & PROTOCOL_DEPS), f"{rel} imports {sorted(imported & PROTOCOL_DEPS)}"
