@@ -99,8 +99,12 @@ class Http1Client:
             raise LocalProtocolError("the previous exchange on this connection is not over")
         self.received = 0
         self._complete = False
-        self._send(h11.Request(method=method, target=target,
-                               headers=[(_as_bytes(k), _as_bytes(v)) for k, v in headers]))
+        try:
+            request = h11.Request(method=method, target=target,
+                                  headers=[(_as_bytes(k), _as_bytes(v)) for k, v in headers])
+        except _SEND_ERRORS as exc:
+            raise LocalProtocolError(f"cannot send this request: {exc}") from None
+        self._send(request)
         if body is not None:
             self.send_body(body)
             self.end_body()

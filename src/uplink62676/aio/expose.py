@@ -73,11 +73,13 @@ class ExposeServer:
 class _Request:
     __slots__ = ("body", "ended", "task", "writable")
 
-    def __init__(self) -> None:
-        self.body: asyncio.Queue[tuple[bytes, int] | None] = asyncio.Queue()
-        self.writable = asyncio.Event()
+    def __init__(self, has_body: bool) -> None:
+        # Most requests (GET, small SOAP POSTs ending with their head) need no queue.
+        self.body: asyncio.Queue[tuple[bytes, int] | None] | None = (
+            asyncio.Queue() if has_body else None)
+        self.writable: asyncio.Event | None = None
         self.task: asyncio.Task[None] | None = None
-        self.ended = False
+        self.ended = not has_body
 
 
 class _Client(asyncio.Protocol):
@@ -180,7 +182,7 @@ class _Client(asyncio.Protocol):
             kind = type(e)
             if kind is ev.DataReceived:
                 assert isinstance(e, ev.DataReceived)
-                if (r := self.requests.get(e.stream_id)) is not None:
+                if (r := self.requests.get(e.stream_id)) is not None and r.body is not None:
                     r.body.put_nowait((e.data, e.flow_controlled_length))
                 else:
                     self.conn.acknowledge_data(e.stream_id, e.flow_controlled_length)
@@ -188,11 +190,13 @@ class _Client(asyncio.Protocol):
                 assert isinstance(e, RequestRouted)
                 self._request(e)
             elif kind is ev.StreamEnded:
-                if (r := self.requests.get(e.stream_id)) is not None:  # type: ignore[attr-defined]
+                r = self.requests.get(e.stream_id)  # type: ignore[attr-defined]
+                if r is not None and r.body is not None:
                     r.ended = True
                     r.body.put_nowait(None)
             elif kind is ev.StreamWritable:
-                if (r := self.requests.get(e.stream_id)) is not None:  # type: ignore[attr-defined]
+                r = self.requests.get(e.stream_id)  # type: ignore[attr-defined]
+                if r is not None and r.writable is not None:
                     r.writable.set()
             elif kind is ev.StreamReset:
                 assert isinstance(e, ev.StreamReset)
@@ -209,8 +213,7 @@ class _Client(asyncio.Protocol):
             if self.server.cloud.device(route.device_id) is None:
                 self.conn.answer(e.stream_id, unknown_device(route.device_id))
                 return
-            request = self.requests[e.stream_id] = _Request()
-            request.ended = e.end_stream
+            request = self.requests[e.stream_id] = _Request(not e.end_stream)
             request.task = self.loop.create_task(self._exchange(e, request))
         elif route.kind is RouteKind.LISTING:
             self.conn.answer(e.stream_id, device_listing(
@@ -220,6 +223,7 @@ class _Client(asyncio.Protocol):
 
     async def _body(self, sid: int, request: _Request) -> AsyncIterator[bytes]:
         """The client's body as the device reads it; octets acknowledged once handed on."""
+        assert request.body is not None
         while (item := await request.body.get()) is not None:
             data, size = item
             yield data
@@ -249,7 +253,7 @@ class _Client(asyncio.Protocol):
                     conn.send_data(sid, chunk)
                     self.flush()
                     if conn.queued(sid):  # the client's window is shut: wait for it
-                        request.writable.clear()
+                        request.writable = asyncio.Event()
                         await request.writable.wait()
                     if self.can_write is not None:  # the socket's buffer is full
                         await self.can_write.wait()
@@ -268,7 +272,8 @@ class _Client(asyncio.Protocol):
             if stream is not None:
                 stream.cancel()
             self.requests.pop(sid, None)
-            while not request.body.empty():  # credit what the device never read
+            while request.body is not None and not request.body.empty():
+                # credit the client for what the device never read
                 if (item := request.body.get_nowait()) is not None:
                     conn.acknowledge_data(sid, item[1])
             self.flush()

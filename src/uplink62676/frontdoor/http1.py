@@ -263,7 +263,11 @@ class Http1Front:
             raise LocalProtocolError(f"the response of stream {stream_id} has started")
         if not 200 <= status <= 999:
             raise LocalProtocolError(f"cannot send a final response with status {status}")
-        self._send(h11.Response(status_code=status, headers=strip_hop_by_hop(headers)))
+        try:
+            response = h11.Response(status_code=status, headers=strip_hop_by_hop(headers))
+        except _H11_ERRORS as exc:
+            raise LocalProtocolError(f"cannot send this response head: {exc}") from None
+        self._send(response)
         self._started = True
         if end_stream:
             self.end_stream(stream_id)
