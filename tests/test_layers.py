@@ -78,6 +78,7 @@ BY_MODULE = {
     "cloudauth": MACHINES,
     "deviceregistry": MACHINES,
     "httpclient": MACHINES,
+    "httpheaders": CODECS,
     "query.pullpoint": MACHINES,
     "adaption": SERVICES,
     "query.client": SERVICES,

@@ -1,12 +1,14 @@
-"""What both adapters share: the uplink to keep up, the response an application returns.
+"""What the asyncio adapter's modules share (re-exported for older imports).
 
-Nothing here does I/O; :mod:`uplink62676.aio` and :mod:`uplink62676.threaded`
-both build on it so a firmware team sees the same vocabulary in either.
+The values live where they belong: :class:`UplinkSpec` and :class:`Response`
+in :mod:`uplink62676.io.common` (shared with the threaded adapter), the header
+rules in :mod:`uplink62676.httpheaders`.
 """
 
 from __future__ import annotations
 
 from .._agent import header_value
+from ..httpheaders import HOP_BY_HOP, USER_LEVEL_HEADER
 from ..io.common import Response, UplinkSpec
 
 __all__ = [
@@ -16,15 +18,3 @@ __all__ = [
     "UplinkSpec",
     "header_value",
 ]
-
-#: Header the forwarders add to tell a local web server the UserLevel of a
-#: tunneled request (UPL-41); an incoming header of that name is dropped, so
-#: the cloud cannot raise its own level (UPL-R19).
-USER_LEVEL_HEADER = "x-uplink-user-level"
-
-#: Connection-specific headers that never cross from HTTP/1.1 to HTTP/2 or back.
-HOP_BY_HOP = frozenset({
-    b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade",
-    b"te", b"host", b"http2-settings", b"proxy-authorization", b"proxy-authenticate",
-    b"trailer",
-})

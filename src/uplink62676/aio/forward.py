@@ -2,10 +2,11 @@
 
 This gives a legacy camera an uplink: every request the cloud sends through
 the uplink is replayed to ``--forward http://127.0.0.1:80`` (one connection
-per request, h11 as the parser) and the answer streamed back.  The uplink's
-UserLevel travels in ``X-Uplink-User-Level`` (UPL-41); ``Authorization`` and
-any incoming ``X-Uplink-User-Level`` are dropped so the cloud cannot raise its
-own level (UPL-R19).
+per request) and the answer streamed back.  The header rules (UserLevel in
+``X-Uplink-User-Level``, UPL-41; ``Authorization`` and an incoming
+``X-Uplink-User-Level`` dropped, UPL-R19; body framing) live in
+:func:`uplink62676.httpheaders.local_request_head`, the HTTP/1.1 client in
+:class:`uplink62676.httpclient.Http1Client`; this module moves bytes.
 """
 
 from __future__ import annotations
@@ -17,17 +18,22 @@ import ssl
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
-import h11
-
-from ..errors import ConfigurationError, TransportError
-from ._common import HOP_BY_HOP, USER_LEVEL_HEADER, Response
+from ..errors import ConfigurationError, TransportError, UplinkError
+from ..events import Event
+from ..httpclient import Http1Client, ResponseBody, ResponseComplete, ResponseStarted
+from ..httpheaders import local_request_head, strip_hop_by_hop
+from ._common import Response
 from .device import TunneledRequest
 
 __all__ = ["HttpForwarder"]
 
 log = logging.getLogger("uplink62676.forward")
 
-_DROP = HOP_BY_HOP | {b"authorization", USER_LEVEL_HEADER.encode()}
+_READ = 65536
+
+
+def _failed(text: bytes) -> Response:
+    return Response(502, (("content-type", "text/plain"),), text)
 
 
 class HttpForwarder:
@@ -52,83 +58,66 @@ class HttpForwarder:
                 asyncio.open_connection(self.host, self.port, ssl=self.ssl), self.timeout)
         except (OSError, TimeoutError) as exc:
             log.warning("cannot reach the local server %s:%d: %s", self.host, self.port, exc)
-            return Response(502, (("content-type", "text/plain"),),
-                            b"the device's local web server is not reachable\n")
-        conn = h11.Connection(h11.CLIENT)
-        headers = [(k, v) for k, v in request.headers if k not in _DROP and k != b"content-length"]
-        headers.insert(0, (b"host", self.host_header.encode()))
-        headers.append((USER_LEVEL_HEADER.encode(), " ".join(request.user_level).encode()))
-        if request.content_length is not None:
-            headers.append((b"content-length", str(request.content_length).encode()))
-            has_body = request.content_length > 0
-        elif request.at_eof:
-            has_body = False
-            if request.method in ("POST", "PUT", "PATCH"):
-                headers.append((b"content-length", b"0"))
-        else:
-            headers.append((b"transfer-encoding", b"chunked"))
-            has_body = True
+            return _failed(b"the device's local web server is not reachable\n")
+        head = local_request_head(
+            request.headers, method=request.method, host=self.host_header,
+            user_level=request.user_level, content_length=request.content_length,
+            body_complete=request.at_eof)
+        client = Http1Client()
+        upload: asyncio.Task[None] | None = None
         try:
-            writer.write(conn.send(h11.Request(method=request.method,
-                                               target=(self.prefix + request.path).encode(),
-                                               headers=headers)) or b"")
-            upload = asyncio.create_task(self._upload(conn, writer, request, has_body))
-            response = await self._head(conn, reader)
-        except Exception as exc:
+            client.send_request(request.method, self.prefix + request.path, head.headers)
+            writer.write(client.data_to_send())
+            upload = asyncio.create_task(self._upload(client, writer, request, head.has_body))
+            started, early = await self._head(client, reader)
+        except (Exception, asyncio.CancelledError) as exc:
+            if upload is not None:
+                upload.cancel()
             writer.close()
+            if isinstance(exc, asyncio.CancelledError):
+                raise
             log.warning("local server failed on %s %s: %r", request.method, request.path, exc)
-            return Response(502, (("content-type", "text/plain"),),
-                            b"the device's local web server failed\n")
-        out_headers = tuple((k, v) for k, v in response.headers
-                            if bytes(k).lower() not in HOP_BY_HOP)
-        return Response(response.status_code, out_headers,
-                        self._download(conn, reader, writer, upload))
+            return _failed(b"the device's local web server failed\n")
+        headers = tuple(strip_hop_by_hop(started.headers))
+        return Response(started.status_code, headers,
+                        self._download(client, reader, writer, upload, early))
 
-    async def _upload(self, conn: h11.Connection, writer: asyncio.StreamWriter,
+    async def _upload(self, client: Http1Client, writer: asyncio.StreamWriter,
                       request: TunneledRequest, has_body: bool) -> None:
         with contextlib.suppress(Exception):
             if has_body:
                 while chunk := await request.read():
-                    writer.write(conn.send(h11.Data(data=chunk)) or b"")
+                    client.send_body(chunk)
+                    writer.write(client.data_to_send())
                     await writer.drain()
-            writer.write(conn.send(h11.EndOfMessage()) or b"")
+            client.end_body()
+            writer.write(client.data_to_send())
             await writer.drain()
 
-    async def _head(self, conn: h11.Connection, reader: asyncio.StreamReader) -> h11.Response:
+    async def _head(self, client: Http1Client,
+                    reader: asyncio.StreamReader) -> tuple[ResponseStarted, list[Event]]:
+        """The response head and the events that came with it (body octets, the end)."""
         while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                data = await asyncio.wait_for(reader.read(65536), self.timeout)
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.Response):
-                return event
-            if isinstance(event, h11.InformationalResponse):
-                continue
-            raise ConnectionError(f"unexpected {event!r}")
+            data = await asyncio.wait_for(reader.read(_READ), self.timeout)
+            events = client.receive_data(data)
+            for i, e in enumerate(events):
+                if isinstance(e, ResponseStarted):
+                    return e, events[i + 1:]
 
-    async def _download(self, conn: h11.Connection, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter,
-                        upload: asyncio.Task[None]) -> AsyncIterator[bytes]:
+    async def _download(self, client: Http1Client, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter, upload: asyncio.Task[None],
+                        events: list[Event]) -> AsyncIterator[bytes]:
         try:
             while True:
+                for e in events:
+                    if isinstance(e, ResponseBody):
+                        yield e.data
+                    elif isinstance(e, ResponseComplete):
+                        return
                 try:
-                    event = conn.next_event()
-                except h11.RemoteProtocolError as exc:
+                    events = client.receive_data(await reader.read(_READ))
+                except UplinkError as exc:
                     raise TransportError(f"local server broke HTTP/1.1: {exc}") from None
-                if event is h11.NEED_DATA:
-                    data = await reader.read(65536)
-                    try:
-                        conn.receive_data(data)
-                    except h11.RemoteProtocolError as exc:
-                        raise TransportError(f"local server broke HTTP/1.1: {exc}") from None
-                    continue
-                if isinstance(event, h11.Data):
-                    yield bytes(event.data)
-                elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                    return
-                else:
-                    return
         finally:
             upload.cancel()
             writer.close()

@@ -1,4 +1,4 @@
-"""asyncio I/O of resource queries: an HTTP/1.1 client (h11) and the loop around
+"""asyncio I/O of resource queries: an HTTP/1.1 client and the loop around
 :class:`~uplink62676.query.client.QueryClient`, used by ``uplink62676 query`` and the demo.
 
 One keep-alive HTTP/1.1 connection (``https://`` with the system trust store)
@@ -25,9 +25,9 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import attrs
-import h11
 
-from ..errors import LocalProtocolError, TransportError
+from ..errors import LocalProtocolError, TransportError, UplinkError
+from ..httpclient import Http1Client, ResponseBody, ResponseComplete, ResponseStarted
 from ..query.client import LIVENESS_GRACE, Query, QueryClient, unsubscribe_request
 from ..query.resources import Notification, Resource
 
@@ -44,7 +44,7 @@ class _StaleConnection(Exception):
 
 
 class HttpClient:
-    """One keep-alive HTTP/1.1 connection (h11) to ``origin``, reopened when needed."""
+    """One keep-alive HTTP/1.1 connection to ``origin``, reopened when needed."""
 
     def __init__(self, origin: str) -> None:
         parts = urlsplit(origin)
@@ -56,7 +56,7 @@ class HttpClient:
         self.authority = parts.netloc
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._conn: h11.Connection | None = None
+        self._conn: Http1Client | None = None
 
     async def _open(self) -> None:
         ctx = ssl.create_default_context() if self.scheme == "https" else None
@@ -65,7 +65,7 @@ class HttpClient:
                 self.host, self.port, ssl=ctx)
         except (OSError, ssl.SSLError) as exc:
             raise TransportError(f"cannot connect to {self.authority}: {exc}") from None
-        self._conn = h11.Connection(h11.CLIENT)
+        self._conn = Http1Client()
 
     async def close(self) -> None:
         writer, self._writer, self._reader, self._conn = self._writer, None, None, None
@@ -80,7 +80,7 @@ class HttpClient:
         A kept-alive connection the server closed while idle is replaced once,
         but only when not a single octet of an answer arrived.
         """
-        reused = self._conn is not None and self._conn.our_state is h11.IDLE
+        reused = self._conn is not None and self._conn.idle
         if not reused:
             await self.close()
             await self._open()
@@ -90,13 +90,13 @@ class HttpClient:
             await self.close()
             if not reused:
                 raise TransportError(f"{self.authority} closed the connection") from None
-        except (OSError, ssl.SSLError, h11.ProtocolError, TransportError) as exc:
+        except (OSError, ssl.SSLError, UplinkError) as exc:
             await self.close()
             raise TransportError(f"HTTP exchange with {self.authority} failed: {exc}") from None
         await self._open()
         try:
             return await self._exchange(target, body, content_type)
-        except (OSError, ssl.SSLError, h11.ProtocolError, TransportError) as exc:
+        except (OSError, ssl.SSLError, UplinkError, _StaleConnection) as exc:
             await self.close()
             raise TransportError(f"HTTP exchange with {self.authority} failed: {exc}") from None
 
@@ -105,44 +105,33 @@ class HttpClient:
         assert conn is not None and reader is not None and writer is not None
         if reader.at_eof() or writer.is_closing():
             raise _StaleConnection
+        conn.send_request("POST", target, [
+            ("host", self.authority), ("content-type", content_type),
+            ("content-length", str(len(body)))], body)
         try:
-            writer.write(conn.send(h11.Request(method="POST", target=target, headers=[
-                ("host", self.authority), ("content-type", content_type),
-                ("content-length", str(len(body)))])) or b"")
-            writer.write((conn.send(h11.Data(data=body)) or b"")
-                         + (conn.send(h11.EndOfMessage()) or b""))
+            writer.write(conn.data_to_send())
             await writer.drain()
         except ConnectionError:
             raise _StaleConnection from None
-        status, data, got_any = 0, bytearray(), False
+        status, data = 0, bytearray()
         while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                try:
-                    chunk = await reader.read(_READ)
-                except ConnectionResetError:
-                    chunk = b""
-                if not chunk:
-                    if not got_any:
-                        raise _StaleConnection
-                    raise TransportError(f"{self.authority} closed the connection")
-                got_any = True
-                conn.receive_data(chunk)
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.Data):
-                data += event.data
-                if len(data) > _MAX_BODY:
-                    raise TransportError(f"answer larger than {_MAX_BODY} octets")
-            elif isinstance(event, h11.EndOfMessage):
-                break
-            elif isinstance(event, h11.ConnectionClosed):
-                raise TransportError(f"{self.authority} closed the connection")
-        if conn.our_state is h11.DONE and conn.their_state is h11.DONE:
-            conn.start_next_cycle()
-        else:
-            await self.close()
-        return status, bytes(data)
+            try:
+                chunk = await reader.read(_READ)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk and conn.received == 0:
+                raise _StaleConnection
+            for event in conn.receive_data(chunk):
+                if isinstance(event, ResponseStarted):
+                    status = event.status_code
+                elif isinstance(event, ResponseBody):
+                    data += event.data
+                    if len(data) > _MAX_BODY:
+                        raise TransportError(f"answer larger than {_MAX_BODY} octets")
+                elif isinstance(event, ResponseComplete):
+                    if not event.reusable:
+                        await self.close()
+                    return status, bytes(data)
 
 
 def _device_prefix(path: str) -> str:

@@ -22,8 +22,6 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-import h11
-
 from ..aio._common import Response, UplinkSpec
 from ..aio.cloud import CloudServer
 from ..aio.device import DeviceAgent, TunneledRequest
@@ -31,6 +29,7 @@ from ..aio.expose import ExposeServer
 from ..aio.query import QueryRunner
 from ..aio.vss import VssHost
 from ..errors import UplinkError
+from ..httpclient import Http1Client, ResponseBody, ResponseComplete, ResponseStarted
 from ..io.certs import CertificateAuthority
 from ..io.tls import cloud_tls_context, device_tls_context
 from ..liveness import ReconnectSchedule
@@ -64,24 +63,23 @@ async def _device_handler(request: TunneledRequest) -> Response:
 
 async def _post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    conn = h11.Connection(h11.CLIENT)
-    writer.write(conn.send(h11.Request(method="POST", target=path, headers=[
+    conn = Http1Client()
+    conn.send_request("POST", path, [
         ("host", f"127.0.0.1:{port}"), ("content-type", "application/soap+xml; charset=utf-8"),
-        ("content-length", str(len(body)))])) or b"")
-    writer.write((conn.send(h11.Data(data=body)) or b"") + (conn.send(h11.EndOfMessage()) or b""))
+        ("content-length", str(len(body)))], body)
+    writer.write(conn.data_to_send())
     status, data = 0, bytearray()
-    while True:
-        event = conn.next_event()
-        if event is h11.NEED_DATA:
-            conn.receive_data(await reader.read(65536))
-        elif isinstance(event, h11.Response):
-            status = event.status_code
-        elif isinstance(event, h11.Data):
-            data += event.data
-        elif isinstance(event, h11.EndOfMessage):
-            break
-    writer.close()
-    return status, bytes(data)
+    try:
+        while True:
+            for event in conn.receive_data(await reader.read(65536)):
+                if isinstance(event, ResponseStarted):
+                    status = event.status_code
+                elif isinstance(event, ResponseBody):
+                    data += event.data
+                elif isinstance(event, ResponseComplete):
+                    return status, bytes(data)
+    finally:
+        writer.close()
 
 
 #: Seed and size of the simulated city behind the demo device.
