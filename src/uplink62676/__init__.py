@@ -61,7 +61,17 @@ from .events import (
     UpgradeRefused,
     UpgradeRequested,
 )
+from .frontdoor import (
+    FrontDoorConnection,
+    FrontDoorSettings,
+    PathRouter,
+    RequestRouted,
+    Route,
+    RouteKind,
+    Router,
+)
 from .handshake import RemoteAddress
+from .httpclient import Http1Client, ResponseBody, ResponseComplete, ResponseStarted
 from .liveness import ReconnectSchedule
 from .oauth import (
     AccessToken,
@@ -165,7 +175,10 @@ __all__ = [
     "EventService",
     "EventServiceSettings",
     "FloodSettings",
+    "FrontDoorConnection",
+    "FrontDoorSettings",
     "GeoLocation",
+    "Http1Client",
     "InMemoryDeviceRegistry",
     "InformationalResponseReceived",
     "InvalidDeviceIdError",
@@ -176,6 +189,7 @@ __all__ = [
     "Notification",
     "NotificationFault",
     "OAuthError",
+    "PathRouter",
     "PendingResponse",
     "Phase",
     "PingAcknowledged",
@@ -192,11 +206,18 @@ __all__ = [
     "RemoteProtocolError",
     "RemoteToken",
     "RequestReceived",
+    "RequestRouted",
     "Resource",
     "ResourceFilter",
     "ResourceMirror",
     "ResourceRegistry",
+    "ResponseBody",
+    "ResponseComplete",
     "ResponseReceived",
+    "ResponseStarted",
+    "Route",
+    "RouteKind",
+    "Router",
     "SeededEntropy",
     "SoapFault",
     "SoapRequest",
