@@ -708,6 +708,10 @@ class Tunnel:
         self.closed = True
         self.close_reason = reason or f"closed by this end ({_code_name(error_code)})"
 
+    def open_stream_ids(self) -> list[int]:
+        """IDs of the streams h2 does not consider closed, in order (to fail them on loss)."""
+        return sorted(sid for sid, stream in self._conn.streams.items() if not stream.closed)
+
     @property
     def open_streams(self) -> int:
         return int(self._conn.open_inbound_streams + self._conn.open_outbound_streams)
