@@ -25,7 +25,8 @@ from lxml import etree
 from uplink62676._xml import parse_xml
 from uplink62676.adaption import TokenAdapter
 from uplink62676.deviceid import DeviceId
-from uplink62676.tokens import RemoteToken, TokenMapper
+from uplink62676.tokenmap import TokenMapper
+from uplink62676.tokens import RemoteToken
 
 ROUNDS = 7
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from _common import main
 
 from uplink62676.adaption import TokenAdapter, UriContext
-from uplink62676.tokens import TokenMapper
+from uplink62676.tokenmap import TokenMapper
 
 _HEAD = (
     b'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '

@@ -13,7 +13,8 @@ def test_cloud_never_dials_the_device() -> None:
     """UPL-1: the device establishes the uplink; the cloud only answers (it has nothing to send first)."""
     cloud = CloudUplink()
     assert cloud.data_to_send() == b""
-    assert not hasattr(cloud, "start") and not hasattr(cloud, "connect")
+    assert not hasattr(cloud, "connect")
+    assert cloud.start(0.0) == [] and cloud.data_to_send() == b""  # start() only arms a timer
     device = DeviceUplink("https://cloud.example.com/uplink")
     device.start(0.0)
     assert device.data_to_send().startswith(b"GET /uplink HTTP/1.1\r\n")

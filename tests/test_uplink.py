@@ -28,8 +28,17 @@ from _transcripts import (
 )
 from uplink62676 import events as ev
 from uplink62676.errors import ConfigurationError, LocalProtocolError
+from uplink62676.settings import CloudSettings
 from uplink62676.status import Status
-from uplink62676.uplink import CloudUplink, DeviceUplink, Phase
+from uplink62676.tunnel import ErrorCode
+from uplink62676.uplink import (
+    CLOUD_TRANSITIONS,
+    DEVICE_TRANSITIONS,
+    CloudUplink,
+    DeviceUplink,
+    Phase,
+    Trigger,
+)
 
 SOAP_CT = b'application/soap+xml; charset=utf-8; action="http://www.onvif.org/ver10/uplink/wsdl/GetUplinks"'
 
@@ -458,3 +467,215 @@ def test_our_cloud_talks_to_raw_h2_device() -> None:
     events = cloud.receive_data(raw.data_to_send(), 0.1)
     assert of(events, ev.ResponseReceived)[0].status_code == 200
     assert of(events, ev.DataReceived)[0].data == b"ok"
+
+
+# --- the phase transition tables ------------------------------------------------------------------
+
+URI = "https://cloud.example.com/uplink"
+
+
+def _started() -> DeviceUplink:
+    device = DeviceUplink(URI)
+    device.start(0.0)
+    return device
+
+
+def _draining_pair(which: str) -> tuple[DeviceUplink, CloudUplink]:
+    """A connected pair in which ``which`` end has sent GOAWAY NO_ERROR."""
+    device, cloud = connected_pair()
+    (device if which == "device" else cloud).close()
+    return device, cloud
+
+
+def _device_scenarios() -> None:
+    """Drive a DeviceUplink through every transition of its table, by its public methods."""
+    DeviceUplink(URI).start(0.0)  # IDLE START
+    closed = DeviceUplink(URI)
+    closed.close()  # IDLE CLOSE
+    closed.close()  # CLOSED CLOSE
+    DeviceUplink(URI).connection_lost(0.0)  # IDLE LOST
+    device, cloud = connected_pair()  # UPGRADING ACCEPTED
+    device = _started()
+    cloud = CloudUplink()
+    cloud.receive_data(device.data_to_send(), 0.0)
+    cloud.refuse(403)
+    device.receive_data(cloud.data_to_send(), 0.1)  # UPGRADING REFUSED
+    _started().close()  # UPGRADING CLOSE
+    _started().handle_timeout(1000.0)  # UPGRADING TIMEOUT
+    _started().connection_lost(1.0)  # UPGRADING LOST
+    connected_pair()[0].close()  # HTTP2 GOAWAY_SENT
+    device, cloud = connected_pair()
+    cloud.close()
+    pump(device, cloud)  # HTTP2 GOAWAY_RECEIVED
+    device, cloud = connected_pair()
+    cloud.close(ErrorCode.INTERNAL_ERROR)
+    pump(device, cloud)  # HTTP2 TUNNEL_CLOSED
+    connected_pair()[0].close(ErrorCode.INTERNAL_ERROR)  # HTTP2 CLOSE
+    device = _started()
+    device.receive_data(A2, 0.0)  # 101 but no preface
+    device.handle_timeout(1000.0)  # HTTP2 TIMEOUT
+    connected_pair()[0].connection_lost(1.0)  # HTTP2 LOST
+    device, _ = _draining_pair("device")
+    device.close()  # DRAINING GOAWAY_SENT
+    device, cloud = _draining_pair("device")
+    cloud.close(ErrorCode.INTERNAL_ERROR)
+    pump(device, cloud)  # DRAINING TUNNEL_CLOSED
+    _draining_pair("device")[0].close(ErrorCode.INTERNAL_ERROR)  # DRAINING CLOSE
+    device, _ = _draining_pair("device")
+    now = 0.0
+    while device.phase is Phase.DRAINING:  # DRAINING TIMEOUT: the watchdog gives up
+        now = device.next_deadline() or now + 1.0
+        device.handle_timeout(now)
+    _draining_pair("device")[0].connection_lost(1.0)  # DRAINING LOST
+
+
+def _cloud_scenarios() -> None:
+    """Drive a CloudUplink through every transition of its table, by its public methods."""
+    CloudUplink().start(0.0)  # UPGRADING START
+    device, cloud = connected_pair()  # UPGRADING ACCEPTED
+    cloud = CloudUplink()
+    cloud.receive_data(_started().data_to_send(), 0.0)
+    cloud.refuse(404)  # UPGRADING REFUSED
+    closed = CloudUplink()
+    closed.close()  # UPGRADING CLOSE
+    closed.close()  # CLOSED CLOSE
+    cloud = CloudUplink()
+    cloud.receive_data(_started().data_to_send(), 0.0)
+    cloud.handle_timeout(1000.0)  # UPGRADING TIMEOUT (request in, no decision)
+    CloudUplink().connection_lost(0.0)  # UPGRADING LOST
+    connected_pair()[1].close()  # HTTP2 GOAWAY_SENT
+    device, cloud = connected_pair()
+    device.close()
+    pump(device, cloud)  # HTTP2 GOAWAY_RECEIVED
+    device, cloud = connected_pair()
+    device.close(ErrorCode.INTERNAL_ERROR)
+    pump(device, cloud)  # HTTP2 TUNNEL_CLOSED
+    connected_pair()[1].close(ErrorCode.INTERNAL_ERROR)  # HTTP2 CLOSE
+    device, cloud = connected_pair(cloud=CloudUplink(settings=CloudSettings(idle_timeout=5.0)))
+    cloud.handle_timeout(10.0)  # HTTP2 TIMEOUT (idle)
+    connected_pair()[1].receive_data(b"", 1.0)  # HTTP2 LOST
+    _, cloud = _draining_pair("cloud")
+    cloud.close()  # DRAINING GOAWAY_SENT
+    device, cloud = _draining_pair("cloud")
+    device.close(ErrorCode.INTERNAL_ERROR)
+    pump(device, cloud)  # DRAINING TUNNEL_CLOSED
+    _draining_pair("cloud")[1].close(ErrorCode.INTERNAL_ERROR)  # DRAINING CLOSE
+    _draining_pair("cloud")[1].connection_lost(1.0)  # DRAINING LOST
+
+
+@pytest.mark.parametrize(
+    ("cls", "table", "scenarios"),
+    [
+        (DeviceUplink, DEVICE_TRANSITIONS, _device_scenarios),
+        (CloudUplink, CLOUD_TRANSITIONS, _cloud_scenarios),
+    ],
+)
+def test_every_transition_in_the_table_is_reachable(
+    monkeypatch: pytest.MonkeyPatch, cls: type, table: dict, scenarios
+) -> None:
+    """Each (phase, trigger) row of the table happens through the public API, and the
+    phase afterwards is the one the table names; the phases themselves are unchanged."""
+    seen: set[tuple[Phase, Trigger]] = set()
+    apply = cls._apply
+
+    def recording(self, trigger: Trigger) -> None:  # type: ignore[no-untyped-def]
+        before = self._phase
+        apply(self, trigger)
+        if isinstance(self, cls):
+            seen.add((before, trigger))
+            assert self._phase is table[(before, trigger)]
+
+    monkeypatch.setattr(cls, "_apply", recording)
+    scenarios()
+    assert seen == set(table)
+    assert {p for p, _ in table} | set(table.values()) <= set(Phase)
+
+
+@pytest.mark.parametrize(
+    ("make", "table"),
+    [(lambda: DeviceUplink(URI), DEVICE_TRANSITIONS), (CloudUplink, CLOUD_TRANSITIONS)],
+)
+def test_transitions_not_in_the_table_raise(make, table: dict) -> None:  # type: ignore[no-untyped-def]
+    """A trigger the table has no row for is our LocalProtocolError; the phase stays."""
+    illegal = [(p, t) for p in Phase for t in Trigger if (p, t) not in table]
+    assert illegal
+    for phase, trigger in illegal:
+        end = make()
+        end._phase = phase
+        with pytest.raises(LocalProtocolError, match=f"'{trigger.value}' is not possible"):
+            end._apply(trigger)
+        assert end.phase is phase
+
+
+def test_illegal_calls_through_the_api_raise() -> None:
+    """The public methods refuse what their table does not allow."""
+    device = _started()
+    with pytest.raises(LocalProtocolError, match="already called"):
+        device.start(1.0)
+    cloud = CloudUplink()
+    cloud.receive_data(_started().data_to_send(), 0.0)
+    cloud.accept(0.0)
+    with pytest.raises(LocalProtocolError, match="pending upgrade request"):
+        cloud.accept(0.0)
+    with pytest.raises(LocalProtocolError):
+        cloud.start(0.0)
+
+
+# --- the same lifecycle methods on both ends -------------------------------------------------------
+
+
+def test_cloud_start_arms_the_handshake_timer() -> None:
+    """UPL-R4: start(now) runs the cloud's handshake timer from ``now`` (the constructor's
+    ``now`` still works without it); it can be called once, before the request is in."""
+    cloud = CloudUplink(now=5.0)
+    assert cloud.next_deadline() == pytest.approx(35.0)
+    assert cloud.start(100.0) == []
+    assert cloud.phase is Phase.UPGRADING and cloud.next_deadline() == pytest.approx(130.0)
+    assert cloud.handle_timeout(129.0) == []
+    with pytest.raises(LocalProtocolError, match="already called"):
+        cloud.start(101.0)
+    [refused] = of(cloud.handle_timeout(130.0), ev.UpgradeRefused)
+    assert refused.status_code == 408 and cloud.phase is Phase.CLOSED
+
+
+def test_cloud_connection_lost_fails_open_streams() -> None:
+    """The transport closed under the cloud: open streams reset, one ConnectionTerminated,
+    phase CLOSED, no more commands; a second call is quiet."""
+    device, cloud = connected_pair()
+    first = cloud.send_request("GET", "/a", end_stream=True)
+    second = cloud.send_request("POST", "/b", end_stream=False)
+    pump(device, cloud)
+    done = cloud.send_request("GET", "/c", end_stream=True)
+    pump(device, cloud)
+    device.send_response(done, 200, body=b"ok")
+    pump(device, cloud)
+    events = cloud.connection_lost(3.0, "device went away")
+    assert events == [
+        ev.StreamReset(first, ErrorCode.CANCEL, by_peer=False, reason="device went away"),
+        ev.StreamReset(second, ErrorCode.CANCEL, by_peer=False, reason="device went away"),
+        ev.ConnectionTerminated(0, None, by_peer=False, reason="device went away"),
+    ]
+    assert cloud.phase is Phase.CLOSED and cloud.next_deadline() is None
+    with pytest.raises(LocalProtocolError):
+        cloud.send_request("GET", "/d", end_stream=True)
+    assert cloud.receive_data(b"more", 4.0) == []
+    assert cloud.connection_lost(5.0) == []
+
+
+def test_cloud_connection_lost_before_the_upgrade() -> None:
+    """Lost while reading the upgrade request: no streams, just the termination."""
+    cloud = CloudUplink()
+    cloud.start(0.0)
+    cloud.receive_data(b"GET /uplink HTTP/1.1\r\n", 0.1)
+    assert cloud.connection_lost(0.2) == [
+        ev.ConnectionTerminated(0, None, by_peer=False, reason="connection lost")
+    ]
+    assert cloud.phase is Phase.CLOSED and cloud.data_to_send() == b""
+
+
+def test_device_connection_lost_matches() -> None:
+    """Both ends have start(now) and connection_lost(now, reason); the device reports Offline."""
+    device, _ = connected_pair()
+    events = device.connection_lost(1.0, "reset by peer")
+    assert events == [ev.StatusChanged(Status.OFFLINE, "reset by peer")]
+    assert device.phase is Phase.CLOSED and device.connection_lost(2.0) == []

@@ -31,7 +31,7 @@ from lxml import etree
 from . import namespaces as ns
 from ._xml import DEFAULT_MAX_BYTES, parse_xml
 from .errors import ConfigurationError, SoapFault
-from .tokens import TokenMapper
+from .tokenmap import TokenMapper
 
 __all__ = [
     "RULES",

@@ -3,10 +3,11 @@
 :class:`Tunnel` wraps one ``h2.connection.H2Connection`` -- server role on the
 device, client role on the cloud -- and adds what h2 alone does not do:
 
-* a frame scanner in front of h2 that checks the connection preface
-  (UPL-17: magic, then a non-ACK SETTINGS), counts the known floods and ends
-  the connection with GOAWAY ``ENHANCE_YOUR_CALM`` (design.md table), and
-  handles GOAWAY itself so streams in flight can finish (UPL-R24);
+* the frame guard of :mod:`.framelimits` in front of h2, which checks the
+  connection preface (UPL-17: magic, then a non-ACK SETTINGS) and counts the
+  known floods; the tunnel ends the connection with the GOAWAY it names
+  (``ENHANCE_YOUR_CALM`` for a flood, design.md table), and handles the
+  peer's GOAWAY itself so streams in flight can finish (UPL-R24);
 * a ``content-length`` mismatch kept a *stream* error (UPL-61) where h2
   would tear down the whole connection;
 * a minimal preface that advertises only the settings that differ from the
@@ -38,16 +39,11 @@ import hpack
 from hyperframe.frame import SettingsFrame, WindowUpdateFrame
 
 from . import events as ev
-from ._ratelimit import TokenBucket
 from .errors import LocalProtocolError
+from .framelimits import PREFACE_MAGIC, FrameGuard, GoawayFrame, LimitCrossed
 from .settings import CloudSettings, DeviceSettings
 
 __all__ = ["PREFACE_MAGIC", "ErrorCode", "Role", "Tunnel"]
-
-PREFACE_MAGIC = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-_DATA, _HEADERS, _PRIORITY, _RST, _SETTINGS, _PUSH, _PING, _GOAWAY, _WINDOW, _CONT = range(10)
-_END_STREAM, _ACK, _END_HEADERS, _PADDED = 0x1, 0x1, 0x4, 0x8
 
 # RFC 9113 defaults; only values that differ are advertised.
 _RFC_DEFAULTS = {
@@ -227,20 +223,17 @@ class Tunnel:
             self._conn.increment_flow_control_window(settings.connection_window_increment)
             self._out += self._conn.data_to_send()
 
-        floods = settings.floods
-        self._floods = floods
-        self._resets = TokenBucket(floods.reset_burst, floods.reset_rate, now)
-        self._control = TokenBucket(floods.control_burst, floods.control_rate, now)
-        self._empty = TokenBucket(floods.empty_burst, floods.empty_rate, now)
+        # The preface check and the flood limits (UPL-17, UPL-R22): the device
+        # must see the 24-octet magic first.
+        self._guard = FrameGuard(
+            settings.floods,
+            settings.max_frame_size,
+            expect_magic=not client,
+            pending_output=lambda: self.pending_output,
+            now=now,
+        )
         self._inbuf = bytearray()
-        # The device must see the 24-octet magic first; both ends then need a
-        # non-ACK SETTINGS as the peer's first frame (UPL-17, RFC 9113 3.4).
-        self._need_magic = not client
-        self._need_settings = True
         self.preface_received = False
-        self._in_block = False  # inside a header block (HEADERS without END_HEADERS yet)
-        self._block_octets = 0
-        self._block_frames = 0
         self._outbound: dict[int, _Outbound] = {}
         self._pings_out: dict[bytes, float] = {}
         self._ping_counter = 0
@@ -273,150 +266,49 @@ class Tunnel:
         if self.closed:
             return []
         out: list[ev.Event] = []
+        guard = self._guard
         # Scan the caller's octets in place when nothing is left over from the
         # last call (the common case): no copy of the payload into a buffer.
         buf: bytes | bytearray
-        if self._inbuf or self._need_magic:
+        if self._inbuf or guard.need_magic:
             self._inbuf += data
             buf = self._inbuf
         else:
             buf = data if type(data) is bytes else bytes(data)
-        pos = 0
         batch = 0
-        if self._need_magic:
-            have = min(len(buf), len(PREFACE_MAGIC))
-            if bytes(buf[:have]) != PREFACE_MAGIC[:have]:
+        stop, verdict = guard.scan(buf, 0, now)
+        while verdict is not None:
+            if type(verdict) is LimitCrossed:
                 return self._fatal(
-                    ErrorCode.PROTOCOL_ERROR,
-                    f"invalid HTTP/2 connection preface: {bytes(buf[:have])!r}",
-                    out,
-                    goaway=True,
+                    ErrorCode(verdict.code), verdict.reason, out, feed=(buf, batch, stop, now)
                 )
-            if have < len(PREFACE_MAGIC):
+            assert type(verdict) is GoawayFrame
+            # Handled here, not by h2: h2 closes its state machine on GOAWAY,
+            # which would forbid finishing the streams in flight (UPL-R24).
+            self._feed(buf, batch, stop, now, out)
+            if self.closed:
                 return out
-            pos = len(PREFACE_MAGIC)
-            self._need_magic = False
-        n = len(buf)
-        max_frame = self.settings.max_frame_size
-        floods = self._floods
-        owed = -1  # octets owed to the peer incl. ACKs this batch adds; measured lazily
-        while n - pos >= 9:
-            length = (buf[pos] << 16) | (buf[pos + 1] << 8) | buf[pos + 2]
-            ftype = buf[pos + 3]
-            flags = buf[pos + 4]
-            if length > max_frame:
-                return self._fatal(
-                    ErrorCode.FRAME_SIZE_ERROR,
-                    f"frame of {length} octets exceeds SETTINGS_MAX_FRAME_SIZE {max_frame}",
-                    out,
-                    feed=(buf, batch, pos, now),
+            code = verdict.error_code
+            out.append(
+                ev.ConnectionTerminated(
+                    code, verdict.last_stream_id, by_peer=True, reason=verdict.debug
                 )
-            end = pos + 9 + length
-            if end > n:
-                break
-            if self._need_settings:
-                if ftype != _SETTINGS or flags & _ACK:
-                    return self._fatal(
-                        ErrorCode.PROTOCOL_ERROR,
-                        f"invalid HTTP/2 connection preface: first frame is type {ftype} "
-                        f"flags {flags:#x}, not a SETTINGS frame without ACK",
-                        out,
-                        goaway=True,
-                    )
-                self._need_settings = False
-            if self._in_block and ftype != _CONT:
-                return self._fatal(
-                    ErrorCode.PROTOCOL_ERROR,
-                    "header block interrupted by another frame",
-                    out,
-                    feed=(buf, batch, pos, now),
-                )
-            if ftype == _DATA:
-                if length == 0 and not flags & _END_STREAM and not self._empty.take(now):
-                    return self._calm("empty DATA frame flood", out, (buf, batch, pos, now))
-            elif ftype in (_HEADERS, _CONT):
-                if ftype == _HEADERS:
-                    self._in_block = True
-                    self._block_octets = 0
-                    self._block_frames = 0
-                    if length == 0 and not flags & _END_STREAM and not self._empty.take(now):
-                        return self._calm("empty HEADERS flood", out, (buf, batch, pos, now))
-                else:
-                    self._block_frames += 1
-                    if length == 0 and not self._empty.take(now):
-                        return self._calm("empty CONTINUATION flood", out, (buf, batch, pos, now))
-                    if self._block_frames > floods.max_continuation_frames:
-                        return self._calm(
-                            f"more than {floods.max_continuation_frames} CONTINUATION frames",
-                            out,
-                            (buf, batch, pos, now),
-                        )
-                self._block_octets += length
-                if self._block_octets > floods.max_header_block:
-                    return self._calm(
-                        f"header block larger than {floods.max_header_block} octets",
-                        out,
-                        (buf, batch, pos, now),
-                    )
-                if flags & _END_HEADERS:
-                    self._in_block = False
-            elif ftype == _RST:
-                if not self._resets.take(now):
-                    return self._calm("RST_STREAM flood (rapid reset)", out, (buf, batch, pos, now))
-            elif ftype == _SETTINGS:
-                if not flags & _ACK:
-                    if length // 6 > floods.max_settings_entries:
-                        return self._calm(
-                            f"SETTINGS frame with {length // 6} entries "
-                            f"(limit {floods.max_settings_entries})",
-                            out,
-                            (buf, batch, pos, now),
-                        )
-                    owed = (self.pending_output if owed < 0 else owed) + 9
-                    if not self._control.take(now) or owed > floods.max_pending_output:
-                        return self._calm("SETTINGS flood", out, (buf, batch, pos, now))
-            elif ftype == _PING:
-                if not flags & _ACK:
-                    owed = (self.pending_output if owed < 0 else owed) + 17
-                    if not self._control.take(now) or owed > floods.max_pending_output:
-                        return self._calm("PING flood", out, (buf, batch, pos, now))
-            elif ftype == _GOAWAY:
-                # Handled here, not by h2: h2 closes its state machine on GOAWAY,
-                # which would forbid finishing the streams in flight (UPL-R24).
-                self._feed(buf, batch, pos, now, out)
-                if self.closed:
-                    return out
-                batch = end
-                sid = int.from_bytes(buf[pos + 5 : pos + 9], "big") & 0x7FFFFFFF
-                if length < 8 or sid != 0:
-                    return self._fatal(
-                        ErrorCode.PROTOCOL_ERROR if sid else ErrorCode.FRAME_SIZE_ERROR,
-                        "malformed GOAWAY frame",
-                        out,
-                    )
-                last = int.from_bytes(buf[pos + 9 : pos + 13], "big") & 0x7FFFFFFF
-                code = int.from_bytes(buf[pos + 13 : pos + 17], "big")
-                debug = bytes(buf[pos + 17 : end]).decode("utf-8", "replace") or None
-                out.append(ev.ConnectionTerminated(code, last, by_peer=True, reason=debug))
-                if code != ErrorCode.NO_ERROR:
-                    self.closed = True
-                    self.close_reason = f"GOAWAY from peer ({_code_name(code)})"
-                    self._inbuf.clear()
-                    return out
-                self.draining = True
-                self.close_reason = "GOAWAY from peer (NO_ERROR)"
-            elif ftype == _PRIORITY:
-                if not self._control.take(now):
-                    return self._calm("PRIORITY flood", out, (buf, batch, pos, now))
-            elif ftype > _CONT and not self._empty.take(now):
-                return self._calm("unknown frame flood", out, (buf, batch, pos, now))
-            pos = end
-        self._feed(buf, batch, pos, now, out)
+            )
+            if code != ErrorCode.NO_ERROR:
+                self.closed = True
+                self.close_reason = f"GOAWAY from peer ({_code_name(code)})"
+                self._inbuf.clear()
+                return out
+            self.draining = True
+            self.close_reason = "GOAWAY from peer (NO_ERROR)"
+            batch = verdict.end
+            stop, verdict = guard.scan(buf, batch, now, resume=True)
+        self._feed(buf, batch, stop, now, out)
         if not self.closed:
             if buf is self._inbuf:
-                del self._inbuf[:pos]
-            elif pos < len(buf):
-                self._inbuf += buf[pos:]
+                del self._inbuf[:stop]
+            elif stop < len(buf):
+                self._inbuf += buf[stop:]
         return out
 
     def _feed(
@@ -588,11 +480,6 @@ class Tunnel:
                     length = int(value)
                 regular.append((name, value))
         return status, tuple(regular), length
-
-    def _calm(
-        self, reason: str, out: list[ev.Event], feed: tuple[bytes | bytearray, int, int, float]
-    ) -> list[ev.Event]:
-        return self._fatal(ErrorCode.ENHANCE_YOUR_CALM, reason, out, feed=feed)
 
     def _fatal(
         self,
@@ -820,6 +707,10 @@ class Tunnel:
             )
         self.closed = True
         self.close_reason = reason or f"closed by this end ({_code_name(error_code)})"
+
+    def open_stream_ids(self) -> list[int]:
+        """IDs of the streams h2 does not consider closed, in order (to fail them on loss)."""
+        return sorted(sid for sid, stream in self._conn.streams.items() if not stream.closed)
 
     @property
     def open_streams(self) -> int:

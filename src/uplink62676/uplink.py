@@ -5,13 +5,21 @@
 accepts it: reads the upgrade request, lets the application accept or
 refuse, then sends requests.  Both take ``now`` with every input, return
 events, queue output for ``data_to_send()`` and expose ``next_deadline()`` /
-``handle_timeout(now)`` for the timers.
+``handle_timeout(now)`` for the timers, and share the lifecycle ``start(now)``
+/ ``connection_lost(now, reason)``.
+
+Each end moves through :class:`Phase` only along its transition table,
+:data:`DEVICE_TRANSITIONS` or :data:`CLOUD_TRANSITIONS` (``(phase, trigger)
+-> phase``, in the manner of h11's state tables); a trigger the table does
+not have for the current phase is a :class:`~uplink62676.errors.LocalProtocolError`.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+from typing import ClassVar
 
 from . import events as ev
 from .errors import ConfigurationError, LocalProtocolError, RemoteProtocolError
@@ -35,7 +43,14 @@ from .websocket import (
     WebSocketTunnel,
 )
 
-__all__ = ["CloudUplink", "DeviceUplink", "Phase"]
+__all__ = [
+    "CLOUD_TRANSITIONS",
+    "DEVICE_TRANSITIONS",
+    "CloudUplink",
+    "DeviceUplink",
+    "Phase",
+    "Trigger",
+]
 
 HeaderInput = Iterable[tuple[bytes | str, bytes | str]]
 
@@ -48,6 +63,70 @@ class Phase(enum.Enum):
     HTTP2 = "http2"
     DRAINING = "draining"  # GOAWAY NO_ERROR: streams in flight finish, no new ones
     CLOSED = "closed"
+
+
+class Trigger(enum.Enum):
+    """What moves an uplink end from one :class:`Phase` to another (the transition tables)."""
+
+    START = "start"  # device: upgrade request queued; cloud: handshake timer armed
+    ACCEPTED = "accepted"  # the 101: received by the device, sent by the cloud
+    REFUSED = "refused"  # the upgrade was refused, or failed before a 101
+    GOAWAY_SENT = "goaway sent"  # close(NO_ERROR): streams in flight may finish (UPL-R24)
+    GOAWAY_RECEIVED = "goaway received"  # the peer's GOAWAY NO_ERROR (UPL-R24)
+    TUNNEL_CLOSED = "tunnel closed"  # HTTP/2 ended: a fatal error or a GOAWAY with an error
+    CLOSE = "close"  # close() with an error code, or before there is a tunnel
+    TIMEOUT = "timeout"  # handshake, idle or dead-link timer
+    LOST = "lost"  # the transport closed or failed under the uplink
+
+
+_P, _T = Phase, Trigger
+
+# Transitions once the tunnel is up, common to both ends.
+_TUNNEL_TRANSITIONS: dict[tuple[Phase, Trigger], Phase] = {
+    (_P.HTTP2, _T.GOAWAY_SENT): _P.DRAINING,
+    (_P.HTTP2, _T.GOAWAY_RECEIVED): _P.DRAINING,
+    (_P.HTTP2, _T.TUNNEL_CLOSED): _P.CLOSED,
+    (_P.HTTP2, _T.CLOSE): _P.CLOSED,
+    (_P.HTTP2, _T.TIMEOUT): _P.CLOSED,
+    (_P.HTTP2, _T.LOST): _P.CLOSED,
+    (_P.DRAINING, _T.GOAWAY_SENT): _P.DRAINING,  # close(NO_ERROR) again: one GOAWAY only
+    (_P.DRAINING, _T.TUNNEL_CLOSED): _P.CLOSED,
+    (_P.DRAINING, _T.CLOSE): _P.CLOSED,
+    (_P.DRAINING, _T.LOST): _P.CLOSED,
+    (_P.CLOSED, _T.CLOSE): _P.CLOSED,  # close() on a closed uplink is harmless
+}
+
+#: ``(phase, trigger) -> phase`` of :class:`DeviceUplink`.
+DEVICE_TRANSITIONS: Mapping[tuple[Phase, Trigger], Phase] = MappingProxyType(
+    {
+        (_P.IDLE, _T.START): _P.UPGRADING,
+        (_P.IDLE, _T.CLOSE): _P.CLOSED,
+        (_P.IDLE, _T.LOST): _P.CLOSED,
+        (_P.UPGRADING, _T.ACCEPTED): _P.HTTP2,
+        (_P.UPGRADING, _T.REFUSED): _P.CLOSED,
+        (_P.UPGRADING, _T.CLOSE): _P.CLOSED,
+        (_P.UPGRADING, _T.TIMEOUT): _P.CLOSED,
+        (_P.UPGRADING, _T.LOST): _P.CLOSED,
+        **_TUNNEL_TRANSITIONS,
+        (_P.DRAINING, _T.TIMEOUT): _P.CLOSED,  # the watchdog runs while draining
+    }
+)
+
+#: ``(phase, trigger) -> phase`` of :class:`CloudUplink`; it is created
+#: UPGRADING (reading the upgrade request), so it has no IDLE phase.
+CLOUD_TRANSITIONS: Mapping[tuple[Phase, Trigger], Phase] = MappingProxyType(
+    {
+        (_P.UPGRADING, _T.START): _P.UPGRADING,  # only re-arms the handshake timer
+        (_P.UPGRADING, _T.ACCEPTED): _P.HTTP2,
+        (_P.UPGRADING, _T.REFUSED): _P.CLOSED,
+        (_P.UPGRADING, _T.CLOSE): _P.CLOSED,
+        (_P.UPGRADING, _T.TIMEOUT): _P.CLOSED,
+        (_P.UPGRADING, _T.LOST): _P.CLOSED,
+        **_TUNNEL_TRANSITIONS,
+    }
+)
+
+del _P, _T
 
 
 _REASONS = {
@@ -72,6 +151,16 @@ class _End:
     _tunnel: Tunnel | None
     _phase: Phase
     _out: bytearray
+    _transitions: ClassVar[Mapping[tuple[Phase, Trigger], Phase]]
+
+    def _apply(self, trigger: Trigger) -> None:
+        """Move to the phase the transition table gives for ``trigger``; raise if it has none."""
+        try:
+            self._phase = self._transitions[(self._phase, trigger)]
+        except KeyError:
+            raise LocalProtocolError(
+                f"{trigger.value!r} is not possible in phase {self._phase.value}"
+            ) from None
 
     def _require_tunnel(self) -> Tunnel:
         if self._tunnel is None or self._phase not in (Phase.HTTP2, Phase.DRAINING):
@@ -81,6 +170,14 @@ class _End:
     @property
     def phase(self) -> Phase:
         return self._phase
+
+    def _close_tunnel(self, error_code: int, reason: str | None) -> None:
+        """GOAWAY on the tunnel if there is one; DRAINING after NO_ERROR, else CLOSED."""
+        if self._tunnel is not None and self._phase in _SENDING:
+            self._tunnel.close(error_code, reason)
+            self._apply(Trigger.CLOSE if self._tunnel.closed else Trigger.GOAWAY_SENT)
+        else:
+            self._apply(Trigger.CLOSE)
 
     def _send_message(
         self,
@@ -175,6 +272,8 @@ class DeviceUplink(_End):
     parameter instead of the header (UPL-25, R17).
     """
 
+    _transitions = DEVICE_TRANSITIONS
+
     def __init__(
         self,
         remote_address: str | RemoteAddress,
@@ -253,7 +352,7 @@ class DeviceUplink(_End):
         if self._seeded and isinstance(self._entropy, SeededEntropy):
             self._entropy.reseed(f"{self.address.uri} {now!r}")  # a fresh key per attempt
         self._out += self._handshake.request_bytes()
-        self._phase = Phase.UPGRADING
+        self._apply(Trigger.START)
         self._started_at = now
         out: list[ev.Event] = []
         self._set(Status.CONNECTING, None, out)
@@ -307,12 +406,12 @@ class DeviceUplink(_End):
             self._tunnel = Tunnel(
                 Role.DEVICE, self.settings, now=now, manual_flow_control=self._manual
             )
-        self._phase = Phase.HTTP2
+        self._apply(Trigger.ACCEPTED)
         self._watchdog = Watchdog(self.settings.liveness, now)
         out.append(ev.UpgradeAccepted(headers))
 
     def _refused(self, result: HandshakeResult, now: float, out: list[ev.Event]) -> list[ev.Event]:
-        self._phase = Phase.CLOSED
+        self._apply(Trigger.REFUSED)
         if result.error is not None:
             self._set(Status.OFFLINE, result.error, out)
             return out
@@ -331,18 +430,18 @@ class DeviceUplink(_End):
     def _after_tunnel(self, out: list[ev.Event]) -> None:
         assert self._tunnel is not None
         if self._tunnel.closed and self._phase in (Phase.HTTP2, Phase.DRAINING):
-            self._phase = Phase.CLOSED
+            self._apply(Trigger.TUNNEL_CLOSED)
             reason = self._tunnel.close_reason or "HTTP/2 connection ended"
             self._set(Status.OFFLINE, reason, out)
         elif self._tunnel.draining and self._phase is Phase.HTTP2:
-            self._phase = Phase.DRAINING
+            self._apply(Trigger.GOAWAY_RECEIVED)
             self._set(Status.OFFLINE, self._tunnel.close_reason, out)
 
     def connection_lost(self, now: float, reason: str = "connection lost") -> list[ev.Event]:
         """The adapter's transport failed or closed; the attempt is over."""
         out: list[ev.Event] = []
         if self._phase is not Phase.CLOSED:
-            self._phase = Phase.CLOSED
+            self._apply(Trigger.LOST)
             if self._tunnel is not None:
                 self._tunnel.closed = True
             self._set(Status.OFFLINE, reason, out)
@@ -370,7 +469,7 @@ class DeviceUplink(_End):
             and not self._tunnel.preface_received
         )
         if establishing and now - self._started_at >= self.settings.liveness.handshake_timeout:
-            self._phase = Phase.CLOSED
+            self._apply(Trigger.TIMEOUT)
             if self._tunnel is not None:
                 self._tunnel.closed = True
             self._set(
@@ -390,7 +489,7 @@ class DeviceUplink(_End):
             self._tunnel.ping(now)
         elif due == "dead":
             silence = now - self._watchdog.last_received
-            self._phase = Phase.CLOSED
+            self._apply(Trigger.TIMEOUT)
             self._tunnel.closed = True  # a dead link: just close (UPL-R24)
             out.append(ev.LinkLost(silence))
             self._set(
@@ -428,11 +527,7 @@ class DeviceUplink(_End):
         ``open_streams`` is 0 or after a grace period (e.g. 2 s).
         """
         out: list[ev.Event] = []
-        if self._tunnel is not None and self._phase in (Phase.HTTP2, Phase.DRAINING):
-            self._tunnel.close(error_code, reason)
-            self._phase = Phase.CLOSED if self._tunnel.closed else Phase.DRAINING
-        else:
-            self._phase = Phase.CLOSED
+        self._close_tunnel(error_code, reason)
         self._set(Status.OFFLINE, reason if error_code else None, out)
 
 
@@ -449,6 +544,8 @@ class CloudUplink(_End):
     WebSocket (``wss``) upgrades are both accepted; ``UpgradeRequested.websocket``
     says which, and :meth:`accept` answers in kind (UPL-22, 23).
     """
+
+    _transitions = CLOUD_TRANSITIONS
 
     def __init__(
         self,
@@ -471,13 +568,57 @@ class CloudUplink(_End):
         self.request: ev.UpgradeRequested | None = None
         self.connected = False
         self.default_authority = "uplink.invalid"
+        self._started = False
+
+    # --- lifecycle (the same two methods as the device end) -----------------------------------
+
+    def start(self, now: float) -> list[ev.Event]:
+        """Begin the attempt at ``now``: the handshake timer runs from here.
+
+        Optional: without it the timer runs from the ``now`` given to the
+        constructor.  Call it once, before the upgrade request is complete
+        (usually as the transport is accepted); there is nothing to send yet,
+        so it returns no events (a list, as :meth:`DeviceUplink.start` does).
+        """
+        if self._started or self.request is not None:
+            raise LocalProtocolError("start() was already called or the upgrade request is in")
+        self._apply(Trigger.START)
+        self._started = True
+        self._created = now
+        self._last_received = now
+        return []
+
+    def connection_lost(self, now: float, reason: str = "connection lost") -> list[ev.Event]:
+        """The adapter's transport failed or closed under the uplink; it is over.
+
+        Every stream still open ends with a ``StreamReset`` (``CANCEL``, not
+        by the peer, ``reason`` given), then one ``ConnectionTerminated``
+        (``by_peer`` False and no last stream: no GOAWAY came) says the
+        connection is gone.
+        Nothing is sent any more; ``phase`` is CLOSED.  A second call, or a
+        call after the uplink closed otherwise, returns no events.
+        """
+        out: list[ev.Event] = []
+        if self._phase is Phase.CLOSED:
+            return out
+        self._apply(Trigger.LOST)
+        tunnel = self._tunnel
+        if tunnel is not None:
+            out.extend(
+                ev.StreamReset(sid, ErrorCode.CANCEL, by_peer=False, reason=reason)
+                for sid in tunnel.open_stream_ids()
+            )
+            tunnel.closed = True
+            tunnel.close_reason = reason
+        out.append(ev.ConnectionTerminated(ErrorCode.NO_ERROR, None, by_peer=False, reason=reason))
+        return out
 
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
         out: list[ev.Event] = []
         if self._phase is Phase.CLOSED:
             return out
         if not data:
-            self._phase = Phase.CLOSED
+            self._apply(Trigger.LOST)
             if self._tunnel is not None:
                 self._tunnel.closed = True
             out.append(
@@ -513,9 +654,9 @@ class CloudUplink(_End):
         out.extend(self._tunnel.receive_data(data, now))
         self.connected = self._tunnel.preface_received
         if self._tunnel.closed:
-            self._phase = Phase.CLOSED
+            self._apply(Trigger.TUNNEL_CLOSED)
         elif self._tunnel.draining and self._phase is Phase.HTTP2:
-            self._phase = Phase.DRAINING
+            self._apply(Trigger.GOAWAY_RECEIVED)
         return out
 
     def _refuse_now(self, status: int, reason: str, out: list[ev.Event]) -> None:
@@ -527,7 +668,7 @@ class CloudUplink(_End):
             body,
             _REASONS.get(status, "").encode(),
         )
-        self._phase = Phase.CLOSED
+        self._apply(Trigger.REFUSED)
         out.append(ev.UpgradeRefused(status, reason, ()))
 
     def accept(
@@ -556,7 +697,7 @@ class CloudUplink(_End):
             self._tunnel = Tunnel(
                 Role.CLOUD, self.settings, now=now, manual_flow_control=self._manual
             )
-        self._phase = Phase.HTTP2
+        self._apply(Trigger.ACCEPTED)
         self._out += self._tunnel.data_to_send()
 
     def refuse(
@@ -581,7 +722,7 @@ class CloudUplink(_End):
         self._out += self._handshake.refusal_bytes(
             status, tuple(hdrs), body, _REASONS.get(status, "").encode()
         )
-        self._phase = Phase.CLOSED
+        self._apply(Trigger.REFUSED)
 
     def send_request(
         self,
@@ -615,11 +756,7 @@ class CloudUplink(_End):
 
     def close(self, error_code: int = ErrorCode.NO_ERROR, reason: str | None = None) -> None:
         """GOAWAY: NO_ERROR lets responses in flight finish (``phase`` DRAINING)."""
-        if self._tunnel is not None and self._phase in (Phase.HTTP2, Phase.DRAINING):
-            self._tunnel.close(error_code, reason)
-            self._phase = Phase.CLOSED if self._tunnel.closed else Phase.DRAINING
-        else:
-            self._phase = Phase.CLOSED
+        self._close_tunnel(error_code, reason)
 
     def next_deadline(self) -> float | None:
         if self._phase is Phase.UPGRADING:
@@ -637,7 +774,7 @@ class CloudUplink(_End):
             if self.request is None:
                 self._refuse_now(408, "upgrade request not complete in time", out)
             else:
-                self._phase = Phase.CLOSED
+                self._apply(Trigger.TIMEOUT)
                 out.append(
                     ev.ConnectionTerminated(
                         0, None, by_peer=False, reason="application did not accept in time"
@@ -650,7 +787,7 @@ class CloudUplink(_End):
             and now - self._last_received >= self.settings.idle_timeout
         ):
             self._tunnel.close(ErrorCode.NO_ERROR, "idle timeout")
-            self._phase = Phase.CLOSED
+            self._apply(Trigger.TIMEOUT)
             out.append(
                 ev.ConnectionTerminated(
                     0, self._tunnel.highest_stream_id, by_peer=False, reason="idle timeout"
