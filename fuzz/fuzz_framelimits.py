@@ -11,9 +11,9 @@ from __future__ import annotations
 from _common import main
 
 from uplink62676.framelimits import PREFACE_MAGIC, FrameGuard, GoawayFrame, LimitCrossed
-from uplink62676.settings import FloodLimits
+from uplink62676.settings import FloodSettings
 
-_FLOODS = FloodLimits(
+_FLOODS = FloodSettings(
     reset_burst=8, reset_rate=1, control_burst=8, control_rate=1, empty_burst=8, empty_rate=1,
     max_settings_entries=4, max_continuation_frames=3, max_header_block=256,
     max_pending_output=1 << 30,

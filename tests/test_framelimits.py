@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from uplink62676.framelimits import PREFACE_MAGIC, FrameGuard, GoawayFrame, LimitCrossed
-from uplink62676.settings import FloodLimits
+from uplink62676.settings import FloodSettings
 from uplink62676.tunnel import ErrorCode
 
 CALM = ErrorCode.ENHANCE_YOUR_CALM
@@ -60,7 +60,7 @@ def goaway(last: int = 0, code: int = 0, debug: bytes = b"", sid: int = 0) -> by
 
 
 def guard(
-    floods: FloodLimits | None = None,
+    floods: FloodSettings | None = None,
     *,
     magic: bool = False,
     pending: int = 0,
@@ -68,7 +68,7 @@ def guard(
 ) -> FrameGuard:
     """A guard that has already seen the peer's SETTINGS unless ``magic`` (a fresh device)."""
     g = FrameGuard(
-        floods or FloodLimits(),
+        floods or FloodSettings(),
         max_frame_size,
         expect_magic=magic,
         pending_output=lambda: pending,
@@ -110,7 +110,7 @@ def test_upl17_first_frame_must_be_settings_without_ack(first: bytes) -> None:
     """UPL-17: after the magic (device) or at once (cloud) a non-ACK SETTINGS comes first."""
     for g, wire in (
         (guard(magic=True), PREFACE_MAGIC + first),
-        (FrameGuard(FloodLimits(), 16384, expect_magic=False, pending_output=lambda: 0), first),
+        (FrameGuard(FloodSettings(), 16384, expect_magic=False, pending_output=lambda: 0), first),
     ):
         stop, verdict = crossed(g, wire, 0.0)
         assert verdict.code == ErrorCode.PROTOCOL_ERROR and "not a SETTINGS frame" in verdict.reason
@@ -154,18 +154,18 @@ def test_uplr22_header_block_interrupted_is_protocol_error() -> None:
 
 def test_uplr22_continuation_flood() -> None:
     """UPL-R22, 2024 CONTINUATION flood: more than max_continuation_frames in one block."""
-    g = guard(FloodLimits(max_continuation_frames=3))
+    g = guard(FloodSettings(max_continuation_frames=3))
     ok = headers(end_headers=False) + continuation() * 3
     stop, verdict = crossed(g, ok + continuation())
     assert stop == len(ok) and verdict == LimitCrossed(CALM, "more than 3 CONTINUATION frames")
-    fresh = guard(FloodLimits(max_continuation_frames=3))
+    fresh = guard(FloodSettings(max_continuation_frames=3))
     wire = (headers(end_headers=False) + continuation() * 2 + continuation(end_headers=True)) * 5
     assert fresh.scan(wire, 0, 1.0) == (len(wire), None)  # the count is per block
 
 
 def test_uplr22_header_block_size_cap() -> None:
     """UPL-R22: HEADERS + CONTINUATION octets of one block are capped."""
-    g = guard(FloodLimits(max_header_block=100))
+    g = guard(FloodSettings(max_header_block=100))
     first = headers(block=b"\x00" * 60, end_headers=False)
     stop, verdict = crossed(g, first + continuation(block=b"\x00" * 41))
     assert stop == len(first)
@@ -179,18 +179,18 @@ def test_uplr22_header_block_size_cap() -> None:
     ("make", "floods", "reason"),
     [
         (lambda i: headers(2 * i + 1, end=True) + rst(2 * i + 1),
-         FloodLimits(reset_burst=5), "RST_STREAM flood (rapid reset)"),
-        (lambda i: ping(), FloodLimits(control_burst=5), "PING flood"),
-        (lambda i: SETTINGS, FloodLimits(control_burst=5), "SETTINGS flood"),
-        (lambda i: priority(2 * i + 1), FloodLimits(control_burst=5), "PRIORITY flood"),
-        (lambda i: data(payload=b""), FloodLimits(empty_burst=5), "empty DATA frame flood"),
-        (lambda i: headers(2 * i + 1, block=b""), FloodLimits(empty_burst=5),
+         FloodSettings(reset_burst=5), "RST_STREAM flood (rapid reset)"),
+        (lambda i: ping(), FloodSettings(control_burst=5), "PING flood"),
+        (lambda i: SETTINGS, FloodSettings(control_burst=5), "SETTINGS flood"),
+        (lambda i: priority(2 * i + 1), FloodSettings(control_burst=5), "PRIORITY flood"),
+        (lambda i: data(payload=b""), FloodSettings(empty_burst=5), "empty DATA frame flood"),
+        (lambda i: headers(2 * i + 1, block=b""), FloodSettings(empty_burst=5),
          "empty HEADERS flood"),
-        (lambda i: frame(0x20, 0, 0, b""), FloodLimits(empty_burst=5), "unknown frame flood"),
+        (lambda i: frame(0x20, 0, 0, b""), FloodSettings(empty_burst=5), "unknown frame flood"),
     ],
 )
 def test_uplr22_token_bucket_floods(
-    make: Callable[[int], bytes], floods: FloodLimits, reason: str
+    make: Callable[[int], bytes], floods: FloodSettings, reason: str
 ) -> None:
     """UPL-R22 (CVE-2023-44487, -9512, -9515, -9513, -9518): the burst passes, one more ends it."""
     g = guard(floods)
@@ -202,7 +202,7 @@ def test_uplr22_token_bucket_floods(
 
 def test_uplr22_empty_continuation_flood() -> None:
     """CVE-2019-9518: empty CONTINUATION frames count as empty frames."""
-    g = guard(FloodLimits(empty_burst=2, max_continuation_frames=100))
+    g = guard(FloodSettings(empty_burst=2, max_continuation_frames=100))
     head = headers(end_headers=False)
     stop, verdict = crossed(g, head + continuation(block=b"") * 3)
     assert verdict == LimitCrossed(CALM, "empty CONTINUATION flood")
@@ -211,7 +211,7 @@ def test_uplr22_empty_continuation_flood() -> None:
 
 def test_uplr22_buckets_refill_with_time_and_ignore_acks_and_end_stream() -> None:
     """UPL-R22: no false positives: the rate refills, ACKs and END_STREAM frames are free."""
-    g = guard(FloodLimits(control_burst=2, control_rate=1, empty_burst=1, empty_rate=1))
+    g = guard(FloodSettings(control_burst=2, control_rate=1, empty_burst=1, empty_rate=1))
     for i in range(50):
         wire = ping() + ping(ack=True) * 5 + SETTINGS_ACK * 5 + data(payload=b"", end=True)
         assert g.scan(wire, 0, 1.0 + 2 * i) == (len(wire), None)
@@ -219,7 +219,7 @@ def test_uplr22_buckets_refill_with_time_and_ignore_acks_and_end_stream() -> Non
 
 def test_uplr22_settings_with_too_many_entries() -> None:
     """CVE-2020-11080: one SETTINGS frame with more than max_settings_entries entries."""
-    g = guard(FloodLimits(max_settings_entries=4))
+    g = guard(FloodSettings(max_settings_entries=4))
     entry = (0x4).to_bytes(2, "big") + (65535).to_bytes(4, "big")
     assert g.scan(frame(0x4, 0, 0, entry * 4), 0, 1.0)[1] is None
     _, verdict = crossed(g, frame(0x4, 0, 0, entry * 5))
@@ -228,7 +228,7 @@ def test_uplr22_settings_with_too_many_entries() -> None:
 
 def test_uplr22_acks_owed_to_a_peer_that_does_not_read() -> None:
     """UPL-R22: PING/SETTINGS whose ACKs would pile up beyond max_pending_output."""
-    floods = FloodLimits(control_burst=10**6, control_rate=10**6, max_pending_output=100)
+    floods = FloodSettings(control_burst=10**6, control_rate=10**6, max_pending_output=100)
     g = guard(floods, pending=50)
     stop, verdict = crossed(g, ping() * 3 + SETTINGS)
     assert verdict == LimitCrossed(CALM, "PING flood") and stop == 2 * len(ping())  # 50+17+17+17
@@ -260,7 +260,7 @@ def test_uplr24_goaway_stops_the_scan_for_the_tunnel() -> None:
 
 def test_uplr24_goaway_resume_keeps_the_octets_owed() -> None:
     """UPL-R22 across a GOAWAY: the ACKs owed before it still count after it."""
-    floods = FloodLimits(control_burst=10**6, control_rate=10**6, max_pending_output=40)
+    floods = FloodSettings(control_burst=10**6, control_rate=10**6, max_pending_output=40)
     g = guard(floods)
     wire = ping() * 2 + goaway() + ping()
     _, verdict = g.scan(wire, 0, 1.0)
@@ -284,7 +284,7 @@ def test_uplr24_malformed_goaway(wire: bytes, code: ErrorCode) -> None:
 
 # --- split input -------------------------------------------------------------------------------
 
-SMALL = FloodLimits(
+SMALL = FloodSettings(
     reset_burst=4, reset_rate=0.001, control_burst=4, control_rate=0.001, empty_burst=4,
     empty_rate=0.001, max_settings_entries=2, max_continuation_frames=2, max_header_block=40,
 )

@@ -25,7 +25,7 @@ from uplink62676.frontdoor import (
     device_listing,
     unknown_device,
 )
-from uplink62676.settings import DeviceSettings, FloodLimits
+from uplink62676.settings import DeviceSettings, FloodSettings
 from uplink62676.tunnel import PREFACE_MAGIC, ErrorCode
 
 GET = b"GET /devices/cam-1/onvif/x?a=1 HTTP/1.1\r\nhost: front.example\r\n\r\n"
@@ -366,7 +366,7 @@ def test_http2_rapid_reset_flood_is_enhance_your_calm() -> None:
     """UPL-R22, CVE-2023-44487 at the front door: GOAWAY ENHANCE_YOUR_CALM, streams reset."""
     conn, client = _h2_pair(FrontDoorSettings(http2=DeviceSettings(
         max_concurrent_streams=100, enable_connect_protocol=False,
-        floods=FloodLimits(reset_burst=20, reset_rate=1))))
+        floods=FloodSettings(reset_burst=20, reset_rate=1))))
     _request(client, 1)  # one the adapter is serving
     for i in range(1, 40):
         _request(client, 2 * i + 1)
@@ -383,7 +383,7 @@ def test_http2_rapid_reset_flood_is_enhance_your_calm() -> None:
 def test_http2_settings_flood_is_enhance_your_calm() -> None:
     """UPL-R22, CVE-2019-9515: a SETTINGS flood ends the connection with ENHANCE_YOUR_CALM."""
     conn, _client = _h2_pair(FrontDoorSettings(http2=DeviceSettings(
-        max_concurrent_streams=100, floods=FloodLimits(control_burst=10, control_rate=1))))
+        max_concurrent_streams=100, floods=FloodSettings(control_burst=10, control_rate=1))))
     wire = b"".join(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00" for _ in range(50))
     (term,) = of(conn.receive_data(wire, 1.0), ev.ConnectionTerminated)
     assert term.error_code == ErrorCode.ENHANCE_YOUR_CALM

@@ -61,6 +61,7 @@ from .events import (
     UpgradeRefused,
     UpgradeRequested,
 )
+from .framelimits import FrameGuard
 from .frontdoor import (
     FrontDoorConnection,
     FrontDoorSettings,
@@ -109,9 +110,10 @@ from .soap import (
     parse_response,
     soap_action,
 )
-from .tokens import ReferenceToken, RemoteToken, TokenContext, TokenMapper
+from .tokenmap import TokenMapper
+from .tokens import ReferenceToken, RemoteToken, TokenContext
 from .tunnel import ErrorCode
-from .uplink import CloudUplink, DeviceUplink, Phase
+from .uplink import CLOUD_TRANSITIONS, DEVICE_TRANSITIONS, CloudUplink, DeviceUplink, Phase, Trigger
 from .websocket import SeededEntropy, WebSocketClosed, WebSocketSettings
 
 __version__ = "0.1.0"
@@ -145,6 +147,8 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "CLOUD_TRANSITIONS",
+    "DEVICE_TRANSITIONS",
     "Accept",
     "AccessPolicy",
     "AccessToken",
@@ -175,6 +179,7 @@ __all__ = [
     "EventService",
     "EventServiceSettings",
     "FloodSettings",
+    "FrameGuard",
     "FrontDoorConnection",
     "FrontDoorSettings",
     "GeoLocation",
@@ -233,6 +238,7 @@ __all__ = [
     "TokenMapper",
     "TrailersReceived",
     "TransportError",
+    "Trigger",
     "UpgradeAccepted",
     "UpgradeContext",
     "UpgradeRefused",

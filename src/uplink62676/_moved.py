@@ -14,7 +14,16 @@ import sys
 import warnings
 from typing import Final
 
-__all__ = ["MOVED_MODULES", "MOVED_NAMES", "RENAMED", "alias", "moved_name", "renamed"]
+__all__ = [
+    "MOVED_ATTRS",
+    "MOVED_MODULES",
+    "MOVED_NAMES",
+    "RENAMED",
+    "alias",
+    "moved_attr",
+    "moved_name",
+    "renamed",
+]
 
 #: Old module path -> new module path.
 MOVED_MODULES: Final = {
@@ -35,6 +44,13 @@ MOVED_NAMES: Final = {
     "describe_tls_error": "uplink62676.io.tls",
     "device_tls_context": "uplink62676.io.tls",
     "peer_common_name": "uplink62676.io.tls",
+}
+
+#: Names that left a module for another: (old module, name) -> new module.
+MOVED_ATTRS: Final = {
+    ("uplink62676.tokens", "TokenMapper"): "uplink62676.tokenmap",
+    ("uplink62676.tokens", "LocalRef"): "uplink62676.tokenmap",
+    ("uplink62676.tokens", "MappingStore"): "uplink62676.tokenmap",
 }
 
 #: Classes renamed to the one scheme (``XSettings`` configures a component X;
@@ -73,3 +89,13 @@ def renamed(module: str, name: str) -> object:
     warnings.warn(f"{module}.{name} is now {module}.{new}; the old name will be removed in 0.3",
                   DeprecationWarning, stacklevel=3)
     return getattr(sys.modules[module], new)
+
+
+def moved_attr(module: str, name: str) -> object:
+    """Module ``__getattr__`` helper: a name that moved to another module, with a warning."""
+    new = MOVED_ATTRS.get((module, name))
+    if new is None:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    warnings.warn(f"{module}.{name} moved to {new}.{name}; the old path will be removed in 0.3",
+                  DeprecationWarning, stacklevel=3)
+    return getattr(importlib.import_module(new), name)

@@ -31,7 +31,7 @@ from typing import Final
 import attrs
 
 from ._ratelimit import TokenBucket
-from .settings import FloodLimits
+from .settings import FloodSettings
 
 __all__ = ["PREFACE_MAGIC", "FrameGuard", "GoawayFrame", "LimitCrossed"]
 
@@ -98,7 +98,7 @@ class FrameGuard:
 
     def __init__(
         self,
-        floods: FloodLimits,
+        floods: FloodSettings,
         max_frame_size: int,
         *,
         expect_magic: bool,

@@ -11,7 +11,8 @@ device (TOK-7, TOK-11).  This module holds:
   (a value or a precise :class:`~uplink62676.errors.InvalidTokenError`),
   composition with the 36/64 limits and the last-colon split (TOK-R2);
 * :class:`TokenContext` -- the client-side record of which server issued
-  which token, refusing to send a token elsewhere (TOK-15, TOK-R4);
+  which token, refusing to send a token elsewhere (TOK-15, TOK-R4).
+
 The VSS-side table ``remote token <-> (device, local token)`` that is
 persisted across restarts, :class:`~uplink62676.tokenmap.TokenMapper`, lives
 in :mod:`uplink62676.tokenmap`; importing it (or ``LocalRef``, ``MappingStore``)
@@ -24,9 +25,7 @@ case-sensitive; whitespace is significant.
 from __future__ import annotations
 
 import re
-import sys
 import uuid
-import warnings
 from collections.abc import Iterable
 from typing import Any, Final, final
 
@@ -437,26 +436,9 @@ class TokenContext:
         return sum(len(s) for s in self._issuers.values())
 
 
-# Names that moved to :mod:`uplink62676.tokenmap`; the old path keeps working.
-_MOVED: Final = frozenset({"LocalRef", "MappingStore", "TokenMapper"})
-
-
 def __getattr__(name: str) -> Any:
-    """Resolve the names that moved to :mod:`.tokenmap`, with a ``DeprecationWarning``.
+    """``TokenMapper``, ``LocalRef`` and ``MappingStore`` moved to :mod:`uplink62676.tokenmap`;
+    the old path still resolves them, with a DeprecationWarning."""
+    from ._moved import moved_attr
 
-    Imported lazily: ``tokenmap`` imports this module, so a top-level import
-    would be a cycle.  The package's own ``__init__`` is not warned (until it
-    imports from ``tokenmap`` itself), so ``import uplink62676`` stays silent.
-    """
-    if name not in _MOVED:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from . import tokenmap
-
-    if sys._getframe(1).f_globals.get("__name__") != __package__:
-        warnings.warn(
-            f"uplink62676.tokens.{name} moved to uplink62676.tokenmap.{name}; "
-            "import it from there",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-    return getattr(tokenmap, name)
+    return moved_attr(__name__, name)
