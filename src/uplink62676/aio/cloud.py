@@ -207,6 +207,7 @@ class _CloudConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.server._connections.add(self)
+        self._handle(self.uplink.start(self.loop.time()))
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -226,6 +227,8 @@ class _CloudConnection(asyncio.Protocol):
         for state in self.streams.values():
             state.fail(reason)
         self.streams.clear()
+        if self.uplink.phase is not Phase.CLOSED:  # the machine learns it too (same lifecycle)
+            self._handle(self.uplink.connection_lost(self.loop.time(), reason))
         if self.pings:
             for _, pong in self.pings.values():
                 if not pong.done():
