@@ -218,7 +218,9 @@ def test_failure_at_every_step_leaves_old_or_new(tmp_path: pathlib.Path,
         loaded = ConfigStore(path).load()
         assert loaded in (old, new), k
         outcomes.add("new" if loaded == new else "old")
-        assert [p.name for p in tmp_path.iterdir()] == ["uplinks.xml"], k
+        # No temporary is left: only the file and the previous generation it keeps.
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["uplinks.xml",
+                                                              "uplinks.xml.prev"], k
     assert outcomes == {"old", "new"}
 
 
@@ -298,3 +300,43 @@ def test_save_creates_the_directory(tmp_path: pathlib.Path) -> None:
     store = ConfigStore(tmp_path / "state" / "uplinks.xml")
     store.save([OTHER])
     assert ConfigStore(tmp_path / "state" / "uplinks.xml").load() == [OTHER]
+
+
+def test_damaged_store_starts_from_the_previous_generation(tmp_path: pathlib.Path) -> None:
+    """CFG-36 (issue: a store that cannot be read must never start empty): the damaged file is
+    moved aside, the previous good generation is restored and used, and ``recovered`` says so."""
+    path = tmp_path / "uplinks.xml"
+    store = ConfigStore(path)
+    store.save([MTLS])
+    store.save([MTLS, TOKEN])  # now .prev holds [MTLS]
+    path.write_bytes(b"<not a store")
+    again = ConfigStore(path)
+    assert again.load() == [MTLS]
+    assert isinstance(again.recovered, CorruptStoreError)
+    assert again.recovered.moved_to is not None and "corrupt" in again.recovered.moved_to
+    assert ConfigStore(path).load() == [MTLS]  # restored as the current file
+    assert ConfigStore(path).recovered is None
+
+
+def test_damaged_store_without_a_good_generation_still_raises(tmp_path: pathlib.Path) -> None:
+    """Only when no good generation exists does loading fail (the device then exits non-zero)."""
+    path = tmp_path / "uplinks.xml"
+    path.write_bytes(b"<not a store")
+    (tmp_path / "uplinks.xml.prev").write_bytes(b"also bad")
+    with pytest.raises(CorruptStoreError):
+        ConfigStore(path).load()
+
+
+def test_duplicate_remote_address_is_damage_with_recovery(tmp_path: pathlib.Path) -> None:
+    """A store holding one RemoteAddress twice is as unreadable as a broken file: recovered."""
+    path = tmp_path / "uplinks.xml"
+    store = ConfigStore(path)
+    store.save([MTLS])
+    store.save([TOKEN])
+    data = path.read_bytes()
+    head, _, tail = data.partition(b"</store:UplinkStore>")
+    body = head[head.index(b"<tup:Configuration"):]
+    path.write_bytes(head + body + b"</store:UplinkStore>" + tail)
+    again = ConfigStore(path)
+    assert again.load() == [MTLS]
+    assert again.recovered is not None and "twice" in str(again.recovered)

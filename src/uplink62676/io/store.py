@@ -43,13 +43,27 @@ __all__ = ["FORMAT_VERSION", "STORE_NAMESPACE", "ConfigStore"]
 _TMP_SUFFIX: Final = ".tmp"
 
 
+_PREVIOUS_SUFFIX: Final = ".prev"
+
+
 class ConfigStore:
-    """One XML file holding the uplink configurations."""
+    """One XML file holding the uplink configurations, and the generation before it.
+
+    Every save keeps the file it replaces as ``<name>.prev`` (a hard link made
+    before the rename, so at every instant one good generation is on disk).
+    When the file cannot be read at start-up, it is moved aside and the
+    previous generation is restored and used: :attr:`recovered` then holds the
+    error about the damaged file, for the caller to report loudly.  Only when
+    no good generation exists does :meth:`load` raise.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._dir = os.path.dirname(os.path.abspath(self.path))
         self._name = os.path.basename(self.path)
+        self.previous_path = self.path + _PREVIOUS_SUFFIX
+        #: Why the current file was not used at the last :meth:`load` (None: it was).
+        self.recovered: CorruptStoreError | None = None
 
     def __repr__(self) -> str:
         return f"ConfigStore({self.path!r})"
@@ -65,19 +79,42 @@ class ConfigStore:
         written by a newer format version (left in place).
         """
         self._remove_stale_temporaries()
+        self.recovered = None
         try:
-            with open(self.path, "rb") as handle:
+            return self._read(self.path)
+        except CorruptStoreError as damaged:
+            previous = self._read_previous()
+            if previous is None:
+                raise
+            self.recovered = damaged
+            with contextlib.suppress(ConfigStoreError):
+                self.save(previous, keep_previous=False)  # the good generation is current again
+            return previous
+
+    def _read(self, path: str) -> list[UplinkConfiguration]:
+        try:
+            with open(path, "rb") as handle:
                 data = handle.read(MAX_STORE_BYTES + 1)
         except FileNotFoundError:
             return []
         except OSError as exc:
-            self._corrupt(f"cannot read {self.path}: {exc.strerror or exc}")
+            self._corrupt(f"cannot read {path}: {exc.strerror or exc}")
         try:
             return decode_store(data)
         except NewerFormatError as exc:
-            raise ConfigStoreError(str(exc), path=self.path) from None
+            raise ConfigStoreError(str(exc), path=path) from None
         except (XmlRejectedError, ConfigurationError) as exc:
-            self._corrupt(f"{self.path} is not a valid uplink store: {exc}")
+            self._corrupt(f"{path} is not a valid uplink store: {exc}")
+
+    def _read_previous(self) -> list[UplinkConfiguration] | None:
+        """The previous generation, or None when there is none or it is no good either."""
+        if not os.path.exists(self.previous_path):
+            return None
+        try:
+            with open(self.previous_path, "rb") as handle:
+                return decode_store(handle.read(MAX_STORE_BYTES + 1))
+        except (OSError, XmlRejectedError, ConfigurationError):
+            return None
 
     def _corrupt(self, message: str) -> NoReturn:
         moved_to = self._move_aside()
@@ -109,9 +146,11 @@ class ConfigStore:
 
     # ----------------------------------------------------------------- writing
 
-    def save(self, configurations: Iterable[UplinkConfiguration]) -> None:
+    def save(self, configurations: Iterable[UplinkConfiguration], *,
+             keep_previous: bool = True) -> None:
         """Replace the stored list atomically (Status and Error are not stored).
 
+        The file replaced becomes the previous generation (``keep_previous``).
         Raises :class:`ConfigStoreError` when the file system refuses; the
         previous file is then still intact.
         """
@@ -130,6 +169,8 @@ class ConfigStore:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+            if keep_previous:
+                self._keep_previous()
             os.replace(tmp, self.path)
             tmp = None
             self._fsync_dir()
@@ -141,6 +182,27 @@ class ConfigStore:
             if tmp is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp)
+
+    def _keep_previous(self) -> None:
+        """Hard-link the current file as ``<name>.prev`` (atomically replacing the older one)."""
+        if not os.path.exists(self.path):
+            return
+        link = os.path.join(self._dir, f".{self._name}.prev{_TMP_SUFFIX}")
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(link)
+        try:
+            try:
+                os.link(self.path, link)
+            except OSError:  # no hard links here: a copy does the same, less cheaply
+                with open(self.path, "rb") as src, open(link, "wb") as dst:
+                    dst.write(src.read())
+                    dst.flush()
+                    os.fsync(dst.fileno())
+            os.replace(link, self.previous_path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(link)
+            raise
 
     def _fsync_dir(self) -> None:
         flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0)
