@@ -6,7 +6,7 @@ both build on it so a firmware team sees the same vocabulary in either.
 
 from __future__ import annotations
 
-from .._agent import header_value
+from ..agent import header_value
 from ..io.common import Response, UplinkSpec
 
 __all__ = [
