@@ -36,14 +36,13 @@ from ..agent import (
     UplinkSession,
     Wake,
 )
-from ..agent import default_schedule as _default_schedule
+from ..agent import default_schedule as _default_schedule  # noqa: F401  (tests import it here)
 from ..errors import TransportError
 from ..io.tls import check_alpn, describe_tls_error
 from ..status import Status as UplinkStatus
 from ._common import Response, UplinkSpec
 
 __all__ = ["DeviceAgent", "Handler", "TunneledRequest"]
-__all__ += ["_default_schedule"]  # the tests' way to the seeded schedule
 
 log = logging.getLogger("uplink62676.device")
 
