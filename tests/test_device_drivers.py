@@ -18,14 +18,14 @@ from typing import Any, TypeVar
 import pytest
 
 from _adapters_util import Pki, fast_schedule, make_pki
+from test_aio_device import _SilentCloud
 from uplink62676 import TransportError
 from uplink62676 import aio as aio_adapter
 from uplink62676 import threaded as threaded_adapter
 from uplink62676.aio import CloudServer
 from uplink62676.io.common import Response, UplinkSpec
-from uplink62676.settings import CloudSettings, DeviceSettings, LivenessSettings
+from uplink62676.settings import DeviceSettings, LivenessSettings
 from uplink62676.status import Status
-from uplink62676.uplink import CloudUplink
 
 T = TypeVar("T")
 KINDS = ["aio", "threaded"]
@@ -74,36 +74,19 @@ class Cloud(LoopThread):
 
 
 class SilentCloud(LoopThread):
-    """Accepts the upgrade, sends its preface, then never sends another octet; keeps what
-    the device sends (its SETTINGS, ACK and later its PINGs)."""
+    """test_aio_device's silent cloud (upgrade accepted, then not another octet) on a loop
+    of its own; ``received`` holds what the device sent (SETTINGS, ACK, later its PINGs)."""
 
     def __init__(self, pki: Pki) -> None:
         super().__init__()
-        self.received = bytearray()
-
-        async def make() -> asyncio.Server:
-            return await asyncio.start_server(self._client, "127.0.0.1", 0, ssl=pki.cloud_ctx())
-
-        self.server = self.run(make())
-        self.port = int(self.server.sockets[0].getsockname()[1])
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up = CloudUplink(settings=CloudSettings())
-        while up.request is None:
-            up.receive_data(await reader.read(4096), 0.0)
-        up.accept(0.0)
-        writer.write(up.data_to_send())
-        while data := await reader.read(4096):
-            self.received += data
+        self.cloud = _SilentCloud(pki)
+        self.port = self.run(self.cloud.start())
 
     def pings(self) -> int:
-        return bytes(self.received).count(PING_FRAME)
+        return bytes(self.cloud.received).count(PING_FRAME)
 
     def close(self) -> None:
-        async def shut() -> None:
-            self.server.close()
-
-        self.run(shut())
+        self.run(self.cloud.close())
         super().close()
 
 
@@ -192,14 +175,6 @@ def endless(kind: str, produced: list[int], closed: threading.Event) -> Any:
     """A live stream that never ends; ``closed`` is set when the device lets go of it."""
     chunk = b"v" * 16384
 
-    async def agen() -> AsyncIterator[bytes]:
-        try:
-            while True:
-                produced[0] += len(chunk)
-                yield chunk
-        finally:
-            closed.set()
-
     def gen() -> Iterator[bytes]:
         try:
             while True:
@@ -207,6 +182,14 @@ def endless(kind: str, produced: list[int], closed: threading.Event) -> Any:
                 yield chunk
         finally:
             closed.set()
+
+    async def agen() -> AsyncIterator[bytes]:
+        inner = gen()
+        try:
+            for piece in inner:
+                yield piece
+        finally:
+            inner.close()
 
     async def aio_media(req: aio_adapter.TunneledRequest) -> Response:
         return Response(200, (("content-type", "video/x-test"),), agen())
