@@ -149,17 +149,18 @@ class _Connection:
                 timeout = None if deadline is None else max(0.0, deadline - self.agent.clock())
                 if closing is not None:
                     timeout = 0.05
-                for key, mask in sel.select(timeout):
+                ready = sel.select(timeout)
+                with self.cond:  # a deadline that passed while we slept comes before new input
+                    deadline = session.next_deadline()
+                    if deadline is not None and self.agent.clock() >= deadline:
+                        self.apply(session.handle_timeout(self.agent.clock()))
+                for key, mask in ready:
                     if key.fileobj is self._wake_r:
                         with contextlib.suppress(OSError):
                             while self._wake_r.recv(4096):
                                 pass
                     elif mask & selectors.EVENT_READ:
                         self._receive()
-                with self.cond:
-                    deadline = session.next_deadline()
-                    if deadline is not None and self.agent.clock() >= deadline:
-                        self.apply(session.handle_timeout(self.agent.clock()))
         finally:
             self._input(session.connection_lost, "connection closed")
             sel.close()
