@@ -7,7 +7,7 @@ rules in :mod:`uplink62676.httpheaders`.
 
 from __future__ import annotations
 
-from .._agent import header_value
+from ..agent import header_value
 from ..httpheaders import HOP_BY_HOP, USER_LEVEL_HEADER
 from ..io.common import Response, UplinkSpec
 

@@ -1,18 +1,19 @@
 """Device end on plain blocking sockets and threads, for firmware without an event loop.
 
-Same behaviour as :class:`uplink62676.aio.DeviceAgent`: every configured
-uplink is kept up in parallel (UPL-51), each by one I/O thread with its own
-liveness timer and reconnect schedule (UPL-45..50); each tunneled request is
-served in a thread of its own (at most ``max_concurrent_streams`` per uplink)
-with the uplink's UserLevel attached (UPL-41).  The I/O thread alone touches
-the socket; request threads touch the state machine under the connection's
-lock and wake the I/O thread through a socket pair.  Flow control is manual
-both ways, so neither a fast cloud nor a slow one grows a buffer without bound.
+Same behaviour as :class:`uplink62676.aio.DeviceAgent`, because the same
+:class:`~uplink62676.agent.UplinkSession` makes every decision: every
+configured uplink is kept up in parallel (UPL-51) by one I/O thread; each
+tunneled request is served in a thread of its own (at most
+``max_concurrent_streams`` per uplink) with the uplink's UserLevel (UPL-41).
+
+The I/O thread alone touches the socket and sleeps in ``select`` until the
+session's next deadline, re-computed after every input and every command;
+request threads call the session under the connection's lock and wake the
+I/O thread through a socket pair.
 """
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import logging
 import os
@@ -23,59 +24,43 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
+from .. import agent as core
 from .. import events as ev
-from .._agent import RequestHead, RunnerState, closed_before_upgrade
-from .._agent import default_schedule as _default_schedule
-from ..errors import LocalProtocolError, TransportError
+from ..errors import TransportError
 from ..io.common import Response, UplinkSpec
 from ..io.tls import check_alpn, describe_tls_error
-from ..liveness import ReconnectSchedule
-from ..settings import DeviceSettings
 from ..status import Status as UplinkStatus
-from ..tunnel import ErrorCode
-from ..uplink import DeviceUplink, Phase
 
 __all__ = ["BlockingHandler", "DeviceAgent", "TunneledRequest"]
 
 log = logging.getLogger("uplink62676.device")
 
 _READ = 65536
+#: How long a closing connection may take to hand its last frames (GOAWAY) to the socket.
+_CLOSE_GRACE = 2.0
 
 
-class TunneledRequest(RequestHead):
+class TunneledRequest(core.RequestHead):
     """A request that came through an uplink (blocking flavour).
 
     Attributes as in :class:`uplink62676.aio.TunneledRequest`; :meth:`read`
     blocks until a chunk arrives and reopens the cloud's window by its size.
     """
 
-    def __init__(self, conn: _Connection, event: ev.RequestReceived, user_level: tuple[str, ...],
-                 remote_address: str) -> None:
-        super().__init__(event, user_level, remote_address)
+    def __init__(self, conn: _Connection, start: core.StartHandler) -> None:
+        super().__init__(start)
         self._conn = conn
-        self._chunks: collections.deque[tuple[bytes, int]] = collections.deque()
-        self.ended = False
-        self.reset_code: int | None = None
 
     def read(self, timeout: float | None = None) -> bytes:
         """The next body chunk, ``b""`` at the end (TransportError on reset or timeout)."""
         conn = self._conn
         with conn.cond:
-            if not conn.cond.wait_for(
-                lambda: self._chunks or self.ended or self.reset_code is not None or conn.closed,
-                timeout,
-            ):
+            if not conn.cond.wait_for(self._ready, timeout):
                 raise TransportError(f"no request body within {timeout} s")
-            if not self._chunks:
-                if self.reset_code is not None or (conn.closed and not self.ended):
-                    raise TransportError(f"stream {self.stream_id} was reset")
-                return b""
-            data, fcl = self._chunks.popleft()
-            if fcl and conn.uplink.phase is Phase.HTTP2:
-                with contextlib.suppress(LocalProtocolError):
-                    conn.uplink.acknowledge_data(self.stream_id, fcl)
-        conn.wake()
-        return data
+            item = self._take()
+            assert item is not None
+            conn.apply(conn.session.consumed(self.stream_id, item[1]))
+        return item[0]
 
     def body(self, limit: int = 16 * 1024 * 1024) -> bytes:
         parts = bytearray()
@@ -91,98 +76,116 @@ BlockingHandler = Callable[[TunneledRequest], Response]
 
 
 class _Connection:
-    def __init__(self, runner: _Runner, uplink: DeviceUplink, sock: socket.socket) -> None:
+    """One attempt: a socket, its I/O thread, and the session whose commands it carries out."""
+
+    def __init__(self, runner: _Runner, session: core.UplinkSession, sock: socket.socket) -> None:
         self.runner = runner
-        self.uplink = uplink
+        self.agent = runner.agent
+        self.session = session
         self.sock = sock
         self.cond = threading.Condition()
         self.requests: dict[int, TunneledRequest] = {}
-        self.closed = False
-        self.received = 0
+        self.pings: dict[int, list[float | None]] = {}
+        self._closing: core.CloseTransport | None = None
         self._out = bytearray()
+        self._io_thread = threading.current_thread()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)
-        self.ping_waiters: dict[bytes, list[float]] = {}
 
     def wake(self) -> None:
+        """Make the I/O thread look at the session again (output, deadline)."""
         with contextlib.suppress(OSError):
             self._wake_w.send(b"\0")
+
+    def apply(self, commands: Iterable[core.Command]) -> None:
+        """Carry out the session's commands (``cond`` held) and wake who may care."""
+        for cmd in commands:
+            if isinstance(cmd, core.StartHandler):
+                req = TunneledRequest(self, cmd)
+                self.requests[cmd.stream_id] = req
+                threading.Thread(target=self._serve, args=(req,), daemon=True,
+                                 name=f"uplink stream {cmd.stream_id}").start()
+            elif isinstance(cmd, core.FeedBody | core.EndBody | core.CancelHandler):
+                if (r := self.requests.get(cmd.stream_id)) is not None:
+                    r._apply(cmd)  # a cancelled handler sees it at its next read or chunk
+            elif isinstance(cmd, core.PingAnswered):
+                if (box := self.pings.get(cmd.waiter)) is not None:
+                    box.append(cmd.round_trip)
+            elif isinstance(cmd, ev.StatusChanged):
+                self.runner.publish([cmd])
+            elif isinstance(cmd, core.CloseTransport):
+                self._closing = cmd
+        self.cond.notify_all()  # readers, paused producers (Wake), PING waiters
+        if threading.current_thread() is not self._io_thread:
+            self.wake()
 
     # --- the I/O thread -----------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        agent = self.runner.agent
+        session = self.session
         sel = selectors.DefaultSelector()
         self.sock.setblocking(False)
         sel.register(self.sock, selectors.EVENT_READ)
         sel.register(self._wake_r, selectors.EVENT_READ)
+        give_up = None
         try:
-            while not stop.is_set():
+            while True:
                 with self.cond:
-                    self._out += self.uplink.data_to_send()
-                    deadline = self.uplink.next_deadline()
-                    finished = self.uplink.phase is Phase.CLOSED
+                    self._out += session.data_to_send()
+                    deadline = session.next_deadline()
+                    closing = self._closing
+                if closing is not None:
+                    give_up = give_up or time.monotonic() + _CLOSE_GRACE
+                    if closing.abort or not self._out or time.monotonic() > give_up:
+                        return  # a dead link just closes (UPL-R24)
                 if self._out and not self._send():
-                    self._lost("connection reset while sending")
+                    self._input(session.connection_lost, "connection reset while sending")
+                    continue
+                if stop.is_set():
                     return
-                if finished and not self._out:
-                    return
-                want = selectors.EVENT_READ | (selectors.EVENT_WRITE if self._out else 0)
-                sel.modify(self.sock, want)
-                timeout = 0.5 if deadline is None else max(0.0, min(0.5, deadline - agent.clock()))
-                for key, mask in sel.select(timeout):
+                sel.modify(self.sock, selectors.EVENT_READ
+                           | (selectors.EVENT_WRITE if self._out else 0))
+                timeout = None if deadline is None else max(0.0, deadline - self.agent.clock())
+                if closing is not None:
+                    timeout = 0.05
+                ready = sel.select(timeout)
+                with self.cond:  # a deadline that passed while we slept comes before new input
+                    deadline = session.next_deadline()
+                    if deadline is not None and self.agent.clock() >= deadline:
+                        self.apply(session.handle_timeout(self.agent.clock()))
+                for key, mask in ready:
                     if key.fileobj is self._wake_r:
                         with contextlib.suppress(OSError):
                             while self._wake_r.recv(4096):
                                 pass
-                    elif mask & selectors.EVENT_READ and not self._receive():
-                        return
-                with self.cond:
-                    deadline = self.uplink.next_deadline()
-                    if deadline is not None and agent.clock() >= deadline:
-                        self._handle(self.uplink.handle_timeout(agent.clock()))
-                        if self.uplink.phase is Phase.CLOSED:
-                            return  # a dead link: just close (UPL-R24)
+                    elif mask & selectors.EVENT_READ:
+                        self._receive()
         finally:
+            self._input(session.connection_lost, "connection closed")
             sel.close()
-            with self.cond:
-                self.closed = True
-                for req in self.requests.values():
-                    if req.reset_code is None:
-                        req.reset_code = ErrorCode.CANCEL
-                self.cond.notify_all()
             with contextlib.suppress(OSError):
                 self.sock.close()
             self._wake_r.close()
             self._wake_w.close()
 
-    def _lost(self, reason: str) -> None:
+    def _input(self, method: Callable[[float, str], list[core.Command]], reason: str) -> None:
         with self.cond:
-            self._handle(self.uplink.connection_lost(self.runner.agent.clock(), reason))
+            self.apply(method(self.agent.clock(), reason))
 
-    def _receive(self) -> bool:
-        while True:
+    def _receive(self) -> None:
+        while not self.session.finished:
             try:
                 data = self.sock.recv(_READ)
-            except (ssl.SSLWantReadError, BlockingIOError):
-                return True
-            except ssl.SSLWantWriteError:
-                return True
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                return
             except OSError as exc:  # includes ssl.SSLError
-                self._lost(describe_tls_error(exc))
-                return False
+                self._input(self.session.connection_lost, describe_tls_error(exc))
+                return
             with self.cond:
-                if not data and not self.received and self.uplink.phase is Phase.UPGRADING:
-                    reason = closed_before_upgrade(isinstance(self.sock, ssl.SSLSocket))
-                    self._handle(self.uplink.connection_lost(self.runner.agent.clock(), reason))
-                    return False
-                self.received += len(data)
-                self._handle(self.uplink.receive_data(data, self.runner.agent.clock()))
-            if not data:
-                return False
+                self.apply(self.session.receive_data(data, self.agent.clock()))
             if not isinstance(self.sock, ssl.SSLSocket) or not self.sock.pending():
-                return True
+                return
 
     def _send(self) -> bool:
         while self._out:
@@ -195,154 +198,86 @@ class _Connection:
             del self._out[:n]
         return True
 
-    def _handle(self, events: Iterable[ev.Event]) -> None:
-        """Runs with ``cond`` held."""
-        runner = self.runner
-        for e in events:
-            if isinstance(e, ev.RequestReceived):
-                req = TunneledRequest(self, e, runner.spec.user_level, runner.spec.remote_address)
-                self.requests[e.stream_id] = req
-                threading.Thread(target=self._serve, args=(req,), daemon=True,
-                                 name=f"uplink stream {e.stream_id}").start()
-            elif isinstance(e, ev.DataReceived):
-                r = self.requests.get(e.stream_id)
-                if r is None:
-                    with contextlib.suppress(LocalProtocolError):
-                        self.uplink.acknowledge_data(e.stream_id, e.flow_controlled_length)
-                else:
-                    r._chunks.append((e.data, e.flow_controlled_length))
-            elif isinstance(e, ev.StreamEnded):
-                if (r := self.requests.get(e.stream_id)) is not None:
-                    r.ended = True
-            elif isinstance(e, ev.StreamReset):
-                if (r := self.requests.pop(e.stream_id, None)) is not None:
-                    r.reset_code = e.error_code
-            elif isinstance(e, ev.StatusChanged):
-                runner.set_status(e.status, e.error)
-            elif isinstance(e, ev.UpgradeAccepted):
-                log.info("uplink %s: 101 Switching Protocols, roles swapped",
-                         runner.spec.remote_address)
-            elif isinstance(e, ev.Connected):
-                runner.schedule.connected(runner.agent.clock())
-            elif isinstance(e, ev.UpgradeRefused):
-                log.warning("uplink %s: upgrade refused: %d %s", runner.spec.remote_address,
-                            e.status_code, e.reason)
-            elif isinstance(e, ev.LinkLost):
-                log.warning("uplink %s: nothing received for %.1f s, closing",
-                            runner.spec.remote_address, e.silence)
-            elif isinstance(e, ev.PingAcknowledged) and (
-                    w := self.ping_waiters.get(e.payload)) is not None:
-                w.append(e.round_trip or 0.0)
-        self.cond.notify_all()
-
     # --- request threads ----------------------------------------------------------------------
 
     def _serve(self, req: TunneledRequest) -> None:
-        agent = self.runner.agent
+        session, sid = self.session, req.stream_id
         try:
-            try:
-                response = agent.handler(req)
-            except Exception:
-                log.exception("handler failed for %r", req)
-                response = Response(500, (("content-type", "text/plain"),), b"handler failed\n")
-            body = response.body
+            response = self.agent.handler(req)
             with self.cond:
-                if req.reset_code is not None or self.closed:
-                    return
-                if isinstance(body, bytes | bytearray | memoryview):
-                    self.uplink.send_response(req.stream_id, response.status, response.headers,
-                                              bytes(body))
-                else:
-                    self.uplink.send_response(req.stream_id, response.status, response.headers)
-            self.wake()
-            if not isinstance(body, bytes | bytearray | memoryview):
-                if not isinstance(body, Iterable):
-                    raise TransportError("the threaded adapter needs bytes or an iterable body")
-                for chunk in body:
-                    if not self._send_chunk(req, chunk):
-                        return
+                self.apply(session.response_ready(sid, response))
+                streamed = session.wants_body(sid)
+            if streamed:
+                self._stream(sid, response.body)
                 with self.cond:
-                    if req.reset_code is not None or self.closed:
-                        return
-                    self.uplink.end_stream(req.stream_id)
+                    self.apply(session.response_done(sid))
+        except Exception as exc:
             with self.cond:
-                if not req.ended and req.reset_code is None and not self.closed:
-                    self.uplink.reset_stream(req.stream_id, ErrorCode.NO_ERROR)
-            self.wake()
-        except (LocalProtocolError, TransportError) as exc:
-            log.debug("stream %d abandoned: %s", req.stream_id, exc)
-            with self.cond, contextlib.suppress(LocalProtocolError):
-                if req.reset_code is None and not self.closed:
-                    self.uplink.reset_stream(req.stream_id, ErrorCode.INTERNAL_ERROR)
-            self.wake()
+                self.apply(session.handler_failed(sid, exc))
         finally:
             with self.cond:
-                if self.requests.get(req.stream_id) is req:
-                    del self.requests[req.stream_id]
+                if self.requests.get(sid) is req:
+                    del self.requests[sid]
 
-    def _send_chunk(self, req: TunneledRequest, chunk: bytes) -> bool:
-        high = self.runner.agent.high_water
-        with self.cond:
-            if req.reset_code is not None or self.closed:
-                return False
-            if chunk:
-                self.uplink.send_data(req.stream_id, chunk)
-            self.wake()
-            # Pause the producer while the cloud is not reading (slow reader).
-            self.cond.wait_for(lambda: self.uplink.queued(req.stream_id) <= high
-                               or req.reset_code is not None or self.closed)
-            return req.reset_code is None and not self.closed
+    def _stream(self, sid: int, body: object) -> None:
+        """Pull chunks only while the cloud reads them (a slow reader pauses the producer)."""
+        if not isinstance(body, Iterable):
+            raise TransportError("the threaded adapter needs bytes or an iterable body")
+        session = self.session
+        iterator = iter(body)
+        try:
+            for chunk in iterator:
+                with self.cond:
+                    if not session.wants_body(sid):
+                        return
+                    self.apply(session.chunk_ready(sid, chunk))
+                    self.cond.wait_for(lambda: session.may_send_more(sid))
+        finally:
+            close = getattr(iterator, "close", None)
+            if close is not None:
+                close()
 
 
-class _Runner(RunnerState):
-    spec: UplinkSpec
+class _Runner:
+    """Keeps one uplink up from a thread of its own: attempt, wait, attempt ..."""
 
     def __init__(self, agent: DeviceAgent, spec: UplinkSpec) -> None:
-        super().__init__(agent.identity, spec, agent.schedule_factory)
         self.agent = agent
+        self.spec = spec
+        self.keeper: core.UplinkKeeper = agent.new_keeper(spec)
         self.stop_event = threading.Event()
         self.conn: _Connection | None = None
         self.thread = threading.Thread(target=self.run, daemon=True,
                                        name=f"uplink {spec.remote_address}")
 
-    def set_status(self, status: UplinkStatus, error: str | None) -> None:
-        with self.agent._changed:
-            if not self._record_status(status, error):
-                return
-            self.agent._changed.notify_all()
-        log.info("uplink %s: status %s%s", self.spec.remote_address, status.value,
-                 f" ({error})" if error else "")
-        if self.agent.on_status is not None:
-            self.agent.on_status(self.spec.remote_address, status, error)
+    def publish(self, commands: Iterable[core.Command]) -> None:
+        if self.agent._published(self.keeper, commands):
+            with self.agent._changed:
+                self.agent._changed.notify_all()
 
     def run(self) -> None:
         first = True
-        while not self.stop_event.is_set():
-            if not first:
-                wait = self.schedule.next_wait()
-                log.info("uplink %s: reconnecting in %.2f s", self.spec.remote_address, wait)
-                if self.stop_event.wait(wait):
-                    break
+        while not self.stop_event.wait(self.keeper.next_wait(first)):
             first = False
-            self.attempts += 1
+            session: core.UplinkSession | None = None
             try:
-                self._attempt()
+                session = self._attempt()
             except Exception as exc:
-                log.exception("uplink %s: attempt failed", self.spec.remote_address)
-                self.set_status(UplinkStatus.OFFLINE, f"internal error: {exc.__class__.__name__}")
-            self.schedule.disconnected(self.agent.clock())
+                self.publish(self.keeper.crashed(exc))
+            self.publish(self.keeper.attempt_ended(session, self.agent.clock()))
 
-    def _attempt(self) -> None:
+    def _attempt(self) -> core.UplinkSession | None:
         agent, spec = self.agent, self.spec
-        address = spec.address
-        uplink = self.new_uplink(agent.settings, agent.clock, os.urandom)
-        if uplink is None:
-            return
-        ctx = spec.tls_context()
-        timeout = agent.settings.liveness.handshake_timeout
+        session, commands = self.keeper.begin(agent.settings, agent.clock(), os.urandom,
+                                              agent.high_water)
+        self.publish(commands)
+        if session is None:
+            return None
+        address, ctx = spec.address, spec.tls_context()
         sock: socket.socket
         try:
-            raw = socket.create_connection((address.host, address.port), timeout=timeout)
+            raw = socket.create_connection((address.host, address.port),
+                                           timeout=agent.settings.liveness.handshake_timeout)
             try:
                 sock = ctx.wrap_socket(raw, server_hostname=address.host) if ctx else raw
                 check_alpn(sock if isinstance(sock, ssl.SSLSocket) else None)
@@ -350,63 +285,42 @@ class _Runner(RunnerState):
                 raw.close()
                 raise
         except (OSError, TransportError) as exc:
-            reason = describe_tls_error(exc)
-            log.warning("uplink %s: %s", spec.remote_address, reason)
-            self.set_status(UplinkStatus.OFFLINE, reason)
-            return
+            self.publish(self.keeper.connect_failed(describe_tls_error(exc)))
+            return None
         log.info("uplink %s: %s up, sending upgrade request", spec.remote_address,
                  "TLS" if ctx else "TCP (INSECURE PLAINTEXT)")
-        conn = _Connection(self, uplink, sock)
-        self.conn = conn
+        self.conn = _Connection(self, session, sock)
         try:
-            conn.run(self.stop_event)
+            self.conn.run(self.stop_event)
         finally:
             self.conn = None
-            self.attempt_ended(uplink)
+        return session
 
     def stop(self, timeout: float) -> None:
         conn = self.conn
         if conn is not None:
             with conn.cond:
-                if conn.uplink.phase is Phase.HTTP2:
-                    conn.uplink.close()
-            conn.wake()
-            time.sleep(0.05)  # let the GOAWAY leave before the I/O thread stops
+                conn.apply(conn.session.close())  # GOAWAY (UPL-R24), sent before the thread ends
         self.stop_event.set()
         if conn is not None:
             conn.wake()
         if self.thread.is_alive():
             self.thread.join(timeout)
-        self.set_status(UplinkStatus.OFFLINE, None)
+        self.publish(self.keeper.report(UplinkStatus.OFFLINE, None))
 
 
-class DeviceAgent:
-    """Threaded twin of :class:`uplink62676.aio.DeviceAgent` (same arguments, blocking calls)."""
+class DeviceAgent(core.AgentBase[BlockingHandler, UplinkSpec, _Runner]):
+    """Threaded twin of :class:`uplink62676.aio.DeviceAgent` (same arguments, blocking calls).
 
-    def __init__(
-        self,
-        handler: BlockingHandler,
-        *,
-        identity: str,
-        uplinks: Iterable[UplinkSpec] = (),
-        settings: DeviceSettings | None = None,
-        schedule_factory: Callable[[str], ReconnectSchedule] = _default_schedule,
-        clock: Callable[[], float] = time.monotonic,
-        high_water: int = 64 * 1024,
-        on_status: Callable[[str, UplinkStatus, str | None], None] | None = None,
-    ) -> None:
-        self.handler = handler
-        self.identity = identity
-        self.settings = settings or DeviceSettings()
-        self.schedule_factory = schedule_factory
-        self.clock = clock
-        self.high_water = high_water
-        self.on_status = on_status
-        self._specs = {s.remote_address: s for s in uplinks}
-        self._runners: dict[str, _Runner] = {}
-        self._running = False
+    ``clock`` defaults to ``time.monotonic``.
+    """
+
+    def _setup(self) -> None:
         self._lock = threading.Lock()
         self._changed = threading.Condition()
+
+    def clock(self) -> float:
+        return self._clock() if self._clock is not None else time.monotonic()
 
     def start(self) -> None:
         with self._lock:
@@ -454,28 +368,11 @@ class DeviceAgent:
 
     def set_uplinks(self, specs: Iterable[UplinkSpec]) -> None:
         """Make the running set equal to ``specs``: start new, restart changed, stop removed."""
-        wanted = {s.remote_address: s for s in specs}
-        for address in list(self._specs):
-            if address not in wanted:
-                self.remove(address)
-        for spec in wanted.values():
-            if self._specs.get(spec.remote_address) != spec or not self._running:
-                self.add(spec)
-
-    @property
-    def uplinks(self) -> tuple[UplinkSpec, ...]:
-        return tuple(self._specs.values())
-
-    def status(self, remote_address: str) -> tuple[UplinkStatus, str | None]:
-        """``(Status, Error)`` of an uplink (UPL-R27); usable as a StatusProvider."""
-        runner = self._runners.get(remote_address)
-        if runner is None:
-            return UplinkStatus.OFFLINE, None
-        return runner.status, runner.error
-
-    def attempts(self, remote_address: str) -> int:
-        runner = self._runners.get(remote_address)
-        return runner.attempts if runner is not None else 0
+        gone, added = self._changes(specs)
+        for address in gone:
+            self.remove(address)
+        for spec in added:
+            self.add(spec)
 
     def wait_status(self, remote_address: str, status: UplinkStatus,
                     timeout: float = 10.0) -> str | None:
@@ -499,13 +396,12 @@ class DeviceAgent:
         if conn is None:
             raise TransportError(f"uplink {remote_address!r} is not connected")
         with conn.cond:
-            payload = conn.uplink.ping(self.clock())
-            box: list[float] = []
-            conn.ping_waiters[payload] = box
-        conn.wake()
-        with conn.cond:
-            ok = conn.cond.wait_for(lambda: bool(box) or conn.closed, timeout)
-            conn.ping_waiters.pop(payload, None)
-        if not ok or not box:
+            waiter = conn.session.ping(self.clock())
+            box: list[float | None] = []
+            conn.pings[waiter] = box
+            conn.apply(())
+            conn.cond.wait_for(lambda: bool(box), timeout)
+            conn.pings.pop(waiter, None)
+        if not box or box[0] is None:
             raise TransportError("no PING ACK")
         return box[0]
