@@ -20,7 +20,7 @@ kept for hosts without a :class:`DeviceService`.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Final
 
@@ -162,6 +162,14 @@ class NetworkInterface:
     enabled: bool = True
 
 
+def _scope_tuple(value: Iterable[Scope]) -> tuple[Scope, ...]:
+    return tuple(value)
+
+
+def _nic_tuple(value: Iterable[NetworkInterface]) -> tuple[NetworkInterface, ...]:
+    return tuple(value)
+
+
 def _default_scopes(info: DeviceInfo) -> tuple[Scope, ...]:
     name = (info.hostname or info.model).replace(" ", "_")
     return (Scope("onvif://www.onvif.org/Profile/Streaming"),
@@ -185,9 +193,9 @@ class DeviceInfo:
     hardware_id: str = attrs.field(default="sim", converter=str)
     hostname: str = attrs.field(default="", converter=str)
     from_dhcp: bool = False
-    scopes: tuple[Scope, ...] = attrs.field(converter=tuple)
+    scopes: tuple[Scope, ...] = attrs.field(converter=_scope_tuple)
     network_interfaces: tuple[NetworkInterface, ...] = attrs.field(
-        default=(NetworkInterface(),), converter=tuple)
+        default=(NetworkInterface(),), converter=_nic_tuple)
     timezone: str = "UTC0"
     ntp: bool = False
 
