@@ -20,7 +20,7 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 
-from uplink62676.errors import ConfigurationError, SoapFault
+from uplink62676.errors import ConfigurationError, LocalProtocolError, SoapFault
 from uplink62676.namespaces import TDS, TEV, TR2, TRT, TT, TUP
 from uplink62676.services.device import (
     DEVICE_SERVICE_PATH,
@@ -104,6 +104,12 @@ def test_get_system_date_and_time_dev4() -> None:
     assert _tags(utc.find(T + "Time")) == ["Hour", "Minute", "Second"]
     assert [e.text for e in utc.find(T + "Date")] == ["2026", "3", "1"]
     assert _tags(utc.find(T + "Date")) == ["Year", "Month", "Day"]
+
+
+def test_unusable_now_is_the_callers_error() -> None:
+    """DEV-4: ``now`` is epoch seconds; one no calendar can show is a LocalProtocolError."""
+    with pytest.raises(LocalProtocolError):
+        _service().handle(_envelope("<tds:GetSystemDateAndTime/>"), None, now=1e300, **ORIGIN)  # type: ignore[arg-type]
 
 
 def test_get_capabilities_all_dev5_dev6() -> None:

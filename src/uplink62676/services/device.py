@@ -27,7 +27,7 @@ from typing import Final
 import attrs
 from lxml import etree
 
-from ..errors import ConfigurationError, SoapFault
+from ..errors import ConfigurationError, LocalProtocolError, SoapFault
 from ..namespaces import TDS, TEV, TRT, TT
 from ..soap import Envelope, SoapResponse, generic_fault, handle_request
 from .access import DEFAULT_POLICY, AccessClass, AccessPolicy
@@ -334,7 +334,8 @@ class DeviceService:
 
         ``scheme``/``authority`` are the request origin every XAddr is built from
         (DEV-R14); ``requester`` the user level / roles for the access check
-        (DEV-28; ``None``: the caller authorized the request already).
+        (DEV-28; ``None``: the caller authorized the request already).  A ``now`` no
+        calendar can show raises :class:`~uplink62676.errors.LocalProtocolError`.
         """
         base = origin_base(scheme, authority)
 
@@ -360,7 +361,11 @@ class DeviceService:
 
     def _date_and_time(self, _body: etree._Element, _base: str, now: float) -> etree._Element:
         """DEV-4: ``tt:SystemDateTime`` with ``UTCDateTime`` (time before date, §2.1)."""
-        utc = datetime.datetime.fromtimestamp(now, datetime.UTC)
+        try:
+            utc = datetime.datetime.fromtimestamp(now, datetime.UTC)
+        except (OverflowError, ValueError, OSError):
+            raise LocalProtocolError(f"now={now!r} is not a wall-clock time in epoch seconds"
+                                     ) from None
         resp = etree.Element(_D + "GetSystemDateAndTimeResponse", nsmap={"tds": TDS, "tt": TT})
         sdt = _sub(resp, _D + "SystemDateAndTime")
         _sub(sdt, _T + "DateTimeType", "NTP" if self.info.ntp else "Manual")
