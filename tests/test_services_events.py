@@ -91,7 +91,8 @@ def fault_parts(resp: SoapResponse) -> tuple[str, etree._Element | None]:
 
 
 def test_get_service_capabilities_evt1_evt4() -> None:
-    """EVT-1, EVT-4, RQ-20: capabilities are PRE_AUTH; everything else needs READ_MEDIA."""
+    """EVT-1, EVT-4, RQ-20: capabilities are PRE_AUTH; everything else needs READ_MEDIA;
+    WSPullPointSupport is announced (event.wsdl; stock clients look for it)."""
     svc = service()
     resp = svc.handle("POST", "/onvif/events_service", H2,
                       envelope("<tev:GetServiceCapabilities/>"), T0, requester="Anonymous")
@@ -101,6 +102,8 @@ def test_get_service_capabilities_evt1_evt4() -> None:
     assert caps.get("MaxPullPoints") == "64"
     assert caps.get("PersistentNotificationStorage") == "true"
     assert caps.get("MaxNotificationProducers") == "0"
+    assert caps.get("WSPullPointSupport") == "true"
+    assert caps.get("WSSubscriptionPolicySupport") == "false"
     denied = svc.handle("POST", "/onvif/events_service", H2,
                         envelope("<tev:CreatePullPointSubscription/>"), T0, requester="Anonymous")
     assert denied.status == 400 and b"NotAuthorized" in denied.body

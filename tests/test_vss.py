@@ -13,7 +13,7 @@ from _adapters_util import Pki, aio, make_pki
 from _city_util import DEVICE, city
 from uplink62676 import SoapFault
 from uplink62676.aio import Response, TunneledRequest
-from uplink62676.namespaces import TDS, TEV
+from uplink62676.namespaces import TDS, TEV, TR2, TRT, TT, TUP
 from uplink62676.query.client import Query, set_synchronization_point_request
 from uplink62676.query.resources import PropertyOperation
 from uplink62676.soap import parse_response
@@ -132,9 +132,9 @@ async def test_simulated_changes_flow_without_requests(pki: Pki) -> None:
 
 @aio
 async def test_get_services_xaddrs_follow_the_authority(pki: Pki) -> None:
-    """UPL-59, UPL-R21: GetServices through the uplink answers XAddrs made of the request's
-    ``:scheme`` and ``:authority`` for the device and event services; other operations at
-    the device service get ter:ActionNotSupported."""
+    """UPL-59, UPL-R21, DEV-7, DEV-10: GetServices through the uplink answers XAddrs made of the
+    request's ``:scheme`` and ``:authority`` for the device, event, media, media2 and uplink
+    services; GetDeviceInformation and Media GetStreamUri are answered by the simulation."""
     async with city(pki, 5) as c:
         r = await c.cloud.request(DEVICE, "POST", "/onvif/device_service", _SOAP, _GET_SERVICES)
         assert r.status == 200
@@ -142,13 +142,32 @@ async def test_get_services_xaddrs_follow_the_authority(pki: Pki) -> None:
         services = {s.findtext(f"{{{TDS}}}Namespace"): s.findtext(f"{{{TDS}}}XAddr")
                     for s in body.iter(f"{{{TDS}}}Service")}
         assert services == {TDS: f"https://{DEVICE}/onvif/device_service",
-                            TEV: f"https://{DEVICE}/onvif/events_service"}
+                            TEV: f"https://{DEVICE}/onvif/events_service",
+                            TRT: f"https://{DEVICE}/onvif/media_service",
+                            TR2: f"https://{DEVICE}/onvif/media2_service",
+                            TUP: f"https://{DEVICE}/onvif/uplink_service"}
         other = _GET_SERVICES.replace(b"GetServices>", b"GetDeviceInformation>").replace(
             b"<tds:IncludeCapability>false</tds:IncludeCapability>", b"")
         r = await c.cloud.request(DEVICE, "POST", "/onvif/device_service", _SOAP, other)
-        with pytest.raises(SoapFault) as info:
+        info = parse_response(r.body, status=r.status).body
+        assert info.findtext(f"{{{TDS}}}Model") == "Simulated VSS"
+        token = c.vss.cameras[2].tokens()[1]
+        stream = (b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
+                  b'xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
+                  b'xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body><trt:GetStreamUri>'
+                  b"<trt:StreamSetup><tt:Stream>RTP-Unicast</tt:Stream><tt:Transport>"
+                  b"<tt:Protocol>RTSP</tt:Protocol></tt:Transport></trt:StreamSetup>"
+                  b"<trt:ProfileToken>" + token.encode() + b"</trt:ProfileToken>"
+                  b"</trt:GetStreamUri></env:Body></env:Envelope>")
+        r = await c.cloud.request(DEVICE, "POST", "/onvif/media_service", _SOAP, stream)
+        uri = parse_response(r.body, status=r.status).body.findtext(f".//{{{TT}}}Uri")
+        assert uri == f"rtsp://{DEVICE}:554/media/{c.vss.cameras[2].device_id}/main"
+        other = _GET_SERVICES.replace(b"GetServices>", b"SystemReboot>").replace(
+            b"<tds:IncludeCapability>false</tds:IncludeCapability>", b"")
+        r = await c.cloud.request(DEVICE, "POST", "/onvif/device_service", _SOAP, other)
+        with pytest.raises(SoapFault) as exc:
             parse_response(r.body, status=r.status)
-        assert "ActionNotSupported" in str(info.value.subcodes)
+        assert "ActionNotSupported" in str(exc.value.subcodes)
 
 
 @aio

@@ -18,6 +18,7 @@ TEV: Final = "http://www.onvif.org/ver10/events/wsdl"
 TNS1: Final = "http://www.onvif.org/ver10/topics"
 TER: Final = "http://www.onvif.org/ver10/error"
 TDS: Final = "http://www.onvif.org/ver10/device/wsdl"
+TRT: Final = "http://www.onvif.org/ver10/media/wsdl"
 TR2: Final = "http://www.onvif.org/ver20/media/wsdl"
 TPTZ: Final = "http://www.onvif.org/ver20/ptz/wsdl"
 TSE: Final = "http://www.onvif.org/ver10/search/wsdl"
@@ -46,6 +47,7 @@ PREFIXES: Final[dict[str, str]] = {
     "tns1": TNS1,
     "ter": TER,
     "tds": TDS,
+    "trt": TRT,
     "tr2": TR2,
     "tptz": TPTZ,
     "tse": TSE,

@@ -12,9 +12,12 @@ one inside a :class:`~uplink62676.app.simulate.SimulatedVss` -- through the upli
   heartbeat) and the simulation's camera changes;
 * when the cloud resets the stream the handler task is cancelled and the poll
   is withdrawn with ``cancel()``;
-* ``tds:GetServices`` at ``/onvif/device_service`` is answered with XAddrs
-  built from the request's ``:scheme`` and ``:authority`` (UPL-59, UPL-R21),
-  when asked to (a device behind ``--forward`` has its own device service).
+* ``/onvif/device_service``, ``/onvif/media_service`` and ``/onvif/media2_service``
+  go to the simulation's ``device`` (:class:`DeviceService`) and ``media``
+  (:class:`MediaService`) with the request's ``:scheme`` and ``:authority``,
+  from which every XAddr and URI is built (UPL-59, UPL-R21, DEV-R14); without
+  a ``device``, GetServices alone is answered.  Only when asked to: a device
+  behind ``--forward`` has its own device and media services.
 
 Requests carry the uplink's UserLevel into the service's access check (UPL-41).
 No protocol logic lives here: it moves requests, answers and time.
@@ -28,8 +31,15 @@ import time
 from collections.abc import Callable
 from typing import Final, Protocol
 
-from ..services.device import DEVICE_SERVICE_PATH, handle_device_service
+from ..services.device import (
+    DEVICE_SERVICE_PATH,
+    MEDIA2_SERVICE_PATH,
+    MEDIA_SERVICE_PATH,
+    DeviceService,
+    handle_device_service,
+)
 from ..services.events import EventService, PendingResponse
+from ..services.media import MediaService
 from ..soap import SoapResponse
 from ._common import Response
 from .device import Handler, TunneledRequest
@@ -57,7 +67,8 @@ class VssHost:
     """Serves ``vss`` (an :class:`EventService`, or a simulation holding one) as a device handler.
 
     ``fallback`` gets every request that is not for the event service (or the
-    device service, with ``device_service=True``); without one they get 404.
+    device and media services, with ``device_service=True``); without one they
+    get 404.  ``vss.device`` / ``vss.media``, when present, serve those.
     ``clock`` is wall-clock epoch seconds (the service's ``now``).  Call
     :meth:`start` inside the running loop (arms the timer) and :meth:`close`
     at the end (fails the waiting polls with 503).
@@ -71,6 +82,9 @@ class VssHost:
             raise TypeError(f"VssHost needs an EventService or an object with one as .service, "
                             f"got {type(vss).__name__}")
         self.events = service
+        device, media = getattr(vss, "device", None), getattr(vss, "media", None)
+        self.device = device if isinstance(device, DeviceService) else None
+        self.media = media if isinstance(media, MediaService) else None
         self.fallback = fallback
         self.device_service = device_service
         self.clock = clock
@@ -150,8 +164,11 @@ class VssHost:
         if path == cfg.service_path.rstrip("/") or path.startswith(
                 cfg.pullpoint_path.rstrip("/")):
             return await self._events(request)
-        if self.device_service and path == DEVICE_SERVICE_PATH and request.method == "POST":
-            return await self._device_service(request)
+        if self.device_service and request.method == "POST":
+            if path == DEVICE_SERVICE_PATH:
+                return await self._device_service(request)
+            if self.media is not None and path in (MEDIA_SERVICE_PATH, MEDIA2_SERVICE_PATH):
+                return await self._media_service(request, path)
         if self.fallback is not None:
             return await self.fallback(request)
         return Response(404, (("content-type", "text/plain"),),
@@ -196,7 +213,20 @@ class VssHost:
 
     async def _device_service(self, request: TunneledRequest) -> Response:
         body = await request.body(limit=_BODY_LIMIT)
-        answer = handle_device_service(body, request.header("content-type"),
-                                       scheme=request.scheme, authority=request.authority,
-                                       events_path=self.events.config.service_path)
+        if self.device is not None:
+            answer = self.device.handle(body, request.header("content-type"), now=self.clock(),
+                                        scheme=request.scheme, authority=request.authority,
+                                        requester=request.user_level)
+        else:
+            answer = handle_device_service(body, request.header("content-type"),
+                                           scheme=request.scheme, authority=request.authority,
+                                           events_path=self.events.config.service_path)
+        return Response(answer.status, answer.headers, answer.body)
+
+    async def _media_service(self, request: TunneledRequest, path: str) -> Response:
+        assert self.media is not None
+        body = await request.body(limit=_BODY_LIMIT)
+        serve = self.media.handle_media if path == MEDIA_SERVICE_PATH else self.media.handle_media2
+        answer = serve(body, request.header("content-type"), scheme=request.scheme,
+                       authority=request.authority, requester=request.user_level)
         return Response(answer.status, answer.headers, answer.body)

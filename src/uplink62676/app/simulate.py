@@ -4,7 +4,9 @@ Each camera gets an Annex A device ID (zone of Nanjing, agency 00, device
 type 132 IPC) used as its remote-token prefix, one ``VideoSource`` (``vs_1``)
 and two ``MediaProfile`` resources (``prof_1`` main stream, ``prof_2`` sub
 stream), a location spread over a disc around the city centre, and ONVIF
-discovery scopes.  :meth:`SimulatedVss.handle` is the event service as a
+discovery scopes.  ``device`` (a :class:`DeviceService`) and ``media`` (a
+:class:`MediaService` with every camera's two profiles) answer the calls a
+stock ONVIF client makes first.  :meth:`SimulatedVss.handle` is the event service as a
 bytes-in / bytes-out request handler ``(method, path, headers, body, now) ->
 SoapResponse | PendingResponse``.  With a seed, :meth:`SimulatedVss.handle_timeout`
 toggles random cameras offline and online (and occasionally renames one)
@@ -16,10 +18,22 @@ from __future__ import annotations
 import math
 import random
 
+from .. import __version__
 from ..deviceid import DeviceId
+from ..namespaces import TEV, TR2, TRT, TUP
 from ..query.pullpoint import PullPointManager
 from ..query.resources import GeoLocation, Resource, ResourceRegistry
+from ..services.device import (
+    MEDIA2_SERVICE_PATH,
+    MEDIA_SERVICE_PATH,
+    UPLINK_SERVICE_PATH,
+    DeviceInfo,
+    DeviceService,
+    Scope,
+    ServiceEntry,
+)
 from ..services.events import EventService, EventServiceSettings, Headers, PendingResponse
+from ..services.media import MediaProfile, MediaService
 from ..soap import SoapResponse
 from ..tokens import RemoteToken
 
@@ -66,6 +80,16 @@ class Camera:
             Resource(sub, "MediaProfile", f"{label} sub stream", loc, scopes, self.offline),
         ]
 
+    def media_profiles(self) -> list[MediaProfile]:
+        """The two profiles for Media / Media2: main 1080p and sub 360p, H.264."""
+        vs, main, sub = self.tokens()
+        label = f"Camera {self.index}"
+        return [
+            MediaProfile(main, f"{label} main stream", vs, f"/media/{self.device_id}/main"),
+            MediaProfile(sub, f"{label} sub stream", vs, f"/media/{self.device_id}/sub",
+                         width=640, height=360, bitrate=512),
+        ]
+
 
 class SimulatedVss:
     """A VSS with ``cameras`` cameras behind an :class:`EventService`.
@@ -100,6 +124,20 @@ class SimulatedVss:
         cfg = config if config is not None else EventServiceSettings()
         self.service = EventService(PullPointManager(
             registry, cfg.pullpoints, id_seed=self.rng.randbytes(16)), cfg)
+        self.media = MediaService([p for cam in self.cameras for p in cam.media_profiles()])
+        self.device = DeviceService(DeviceInfo(
+            manufacturer="uplink62676", model="Simulated VSS", firmware_version=__version__,
+            serial_number=f"SIM-{seed}", hardware_id=f"SimVSS-{cameras}",
+            hostname="simulated-vss", scopes=(
+                Scope("onvif://www.onvif.org/Profile/Streaming"),
+                Scope("onvif://www.onvif.org/hardware/Simulated_VSS"),
+                Scope("onvif://www.onvif.org/name/simulated-vss"),
+                Scope("onvif://www.onvif.org/location/city/nanjing", fixed=False))), [
+            ServiceEntry(TEV, cfg.service_path, capabilities=self.service.service_capabilities),
+            ServiceEntry(TRT, MEDIA_SERVICE_PATH, capabilities=self.media.media_capabilities),
+            ServiceEntry(TR2, MEDIA2_SERVICE_PATH, capabilities=self.media.media2_capabilities),
+            ServiceEntry(TUP, UPLINK_SERVICE_PATH),
+        ])
         self._next_change = self._schedule(now)
         self._renames = 0
         self._deferred: Completions = []

@@ -348,16 +348,22 @@ class EventService:
         return SoapResponse(fault.http_status, (("content-type", SOAP_CONTENT_TYPE),), data)
 
     def _capabilities(self) -> etree._Element:
-        cfg = self.manager.config
         resp = etree.Element(f"{{{TEV}}}GetServiceCapabilitiesResponse", nsmap={"tev": TEV})
-        caps = _sub(resp, f"{{{TEV}}}Capabilities")
+        resp.append(self.service_capabilities())
+        return resp
+
+    def service_capabilities(self) -> etree._Element:
+        """A fresh ``tev:Capabilities`` (events.md §2), also for GetServices (DEV-7)."""
+        cfg = self.manager.config
+        caps = etree.Element(f"{{{TEV}}}Capabilities", nsmap={"tev": TEV})
         caps.set("WSSubscriptionPolicySupport", "false")
+        caps.set("WSPullPointSupport", "true")  # the service's only delivery mode (event.wsdl)
         caps.set("WSPausableSubscriptionManagerInterfaceSupport", "false")
         caps.set("MaxNotificationProducers", "0")
         caps.set("MaxPullPoints", str(cfg.max_pull_points))
         caps.set("PersistentNotificationStorage",
                  "true" if self.manager.persistent_storage else "false")
-        return resp
+        return caps
 
     def _event_properties(self) -> etree._Element:
         """GetEventProperties (EVT-5..EVT-9, EVT-53, RQ-3), laid out as events.md 17.1."""
