@@ -16,7 +16,7 @@ from _common import main
 
 from uplink62676.errors import SoapFault
 from uplink62676.namespaces import TEV, TR2, TRT, TUP
-from uplink62676.services.device import DeviceInfo, DeviceService, ServiceEntry
+from uplink62676.services.device import DeviceInformation, DeviceService, ServiceEntry
 from uplink62676.services.media import MediaProfile, MediaService
 from uplink62676.soap import SoapResponse, parse_fault, parse_response
 
@@ -28,7 +28,7 @@ _HEAD = (b'<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
 _TAIL = b"</env:Body></env:Envelope>"
 _MEDIA = MediaService([MediaProfile("p1", "Main", "vs", "/media/p1"),
                        MediaProfile("p2", "Sub", "vs", "/media/p2", encoding="H265")])
-_DEVICE = DeviceService(DeviceInfo(hostname="fuzz"), [
+_DEVICE = DeviceService(DeviceInformation(hostname="fuzz"), [
     ServiceEntry(TEV, "/onvif/events_service"),
     ServiceEntry(TRT, "/onvif/media_service", capabilities=_MEDIA.media_capabilities),
     ServiceEntry(TR2, "/onvif/media2_service", capabilities=_MEDIA.media2_capabilities),

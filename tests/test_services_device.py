@@ -25,7 +25,7 @@ from uplink62676.namespaces import TDS, TEV, TR2, TRT, TT, TUP
 from uplink62676.services.device import (
     DEVICE_SERVICE_PATH,
     MEDIA_SERVICE_PATH,
-    DeviceInfo,
+    DeviceInformation,
     DeviceService,
     NetworkInterface,
     Scope,
@@ -41,7 +41,7 @@ NOW = datetime.datetime(2026, 3, 1, 8, 15, 30, tzinfo=datetime.UTC).timestamp()
 ORIGIN = {"scheme": "https", "authority": "cam7.uplink.example:8443"}
 BASE = "https://cam7.uplink.example:8443"
 D, T = f"{{{TDS}}}", f"{{{TT}}}"
-INFO = DeviceInfo(manufacturer="Example Optics", model="EO-7", firmware_version="4.2.0",
+INFO = DeviceInformation(manufacturer="Example Optics", model="EO-7", firmware_version="4.2.0",
                   serial_number="1321008015", hardware_id="EO7-R2", hostname="gate7-cam",
                   network_interfaces=(NetworkInterface("eth0", "00:40:8c:12:34:56",
                                                        "192.168.10.20", 24, dhcp=True),))
@@ -217,10 +217,10 @@ def test_get_scopes_dev11() -> None:
                      ("Fixed", "onvif://www.onvif.org/hardware/EO-7"),
                      ("Fixed", "onvif://www.onvif.org/name/gate7-cam")]
     assert all(_tags(s) == ["ScopeDef", "ScopeItem"] for s in body.findall(D + "Scopes"))
-    custom = DeviceService(DeviceInfo(scopes=(Scope("onvif://www.onvif.org/name/x", False),)))
+    custom = DeviceService(DeviceInformation(scopes=(Scope("onvif://www.onvif.org/name/x", False),)))
     assert _call("<tds:GetScopes/>", custom).findtext(f"{D}Scopes/{T}ScopeDef") == "Configurable"
     with pytest.raises(ConfigurationError):
-        DeviceInfo(scopes=())
+        DeviceInformation(scopes=())
 
 
 def test_get_wsdl_url_and_hostname_dev12_dev13() -> None:
@@ -230,7 +230,7 @@ def test_get_wsdl_url_and_hostname_dev12_dev13() -> None:
     info = _call("<tds:GetHostname/>").find(D + "HostnameInformation")
     assert [(etree.QName(c).localname, c.text) for c in info] == [
         ("FromDHCP", "false"), ("Name", "gate7-cam")]
-    resp = DeviceService(DeviceInfo()).handle(_envelope("<tds:GetHostname/>"), None, now=NOW,
+    resp = DeviceService(DeviceInformation()).handle(_envelope("<tds:GetHostname/>"), None, now=NOW,
                                               **ORIGIN)  # type: ignore[arg-type]
     assert b"<tt:Name/>" in resp.body
 

@@ -103,7 +103,16 @@ from .query.resources import (
     ResourceRegistry,
 )
 from .services.access import AccessPolicy
+from .services.device import (
+    DeviceInformation,
+    DeviceService,
+    NetworkInterface,
+    Scope,
+    ServiceEntry,
+    access_class,
+)
 from .services.events import EventService, EventServiceSettings, PendingResponse
+from .services.media import MediaProfile, MediaService, media_access_class
 from .services.uplink import (
     ConfigurationChange,
     Profile,
@@ -185,7 +194,9 @@ __all__ = [
     "DataReceived",
     "DeviceId",
     "DeviceInfo",
+    "DeviceInformation",
     "DeviceRegistry",
+    "DeviceService",
     "DeviceSettings",
     "DeviceUplink",
     "EndBody",
@@ -207,6 +218,9 @@ __all__ = [
     "LinkLost",
     "LivenessSettings",
     "LocalProtocolError",
+    "MediaProfile",
+    "MediaService",
+    "NetworkInterface",
     "Notification",
     "NotificationFault",
     "OAuthError",
@@ -241,7 +255,9 @@ __all__ = [
     "Route",
     "RouteKind",
     "Router",
+    "Scope",
     "SeededEntropy",
+    "ServiceEntry",
     "SoapFault",
     "SoapRequest",
     "SoapResponse",
@@ -274,12 +290,14 @@ __all__ = [
     "WebSocketSettings",
     "XmlRejectedError",
     "__version__",
+    "access_class",
     "adapt_request",
     "adapt_response",
     "build_envelope",
     "compile_filter",
     "events",
     "fault_response",
+    "media_access_class",
     "parse_envelope",
     "parse_fault",
     "parse_response",

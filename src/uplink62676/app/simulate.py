@@ -27,7 +27,7 @@ from ..services.device import (
     MEDIA2_SERVICE_PATH,
     MEDIA_SERVICE_PATH,
     UPLINK_SERVICE_PATH,
-    DeviceInfo,
+    DeviceInformation,
     DeviceService,
     Scope,
     ServiceEntry,
@@ -125,7 +125,7 @@ class SimulatedVss:
         self.service = EventService(PullPointManager(
             registry, cfg.pullpoints, id_seed=self.rng.randbytes(16)), cfg)
         self.media = MediaService([p for cam in self.cameras for p in cam.media_profiles()])
-        self.device = DeviceService(DeviceInfo(
+        self.device = DeviceService(DeviceInformation(
             manufacturer="uplink62676", model="Simulated VSS", firmware_version=__version__,
             serial_number=f"SIM-{seed}", hardware_id=f"SimVSS-{cameras}",
             hostname="simulated-vss", scopes=(

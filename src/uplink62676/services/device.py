@@ -39,7 +39,7 @@ __all__ = [
     "MEDIA_SERVICE_PATH",
     "SPEC_VERSION",
     "UPLINK_SERVICE_PATH",
-    "DeviceInfo",
+    "DeviceInformation",
     "DeviceService",
     "NetworkInterface",
     "Scope",
@@ -170,7 +170,7 @@ def _nic_tuple(value: Iterable[NetworkInterface]) -> tuple[NetworkInterface, ...
     return tuple(value)
 
 
-def _default_scopes(info: DeviceInfo) -> tuple[Scope, ...]:
+def _default_scopes(info: DeviceInformation) -> tuple[Scope, ...]:
     name = (info.hostname or info.model).replace(" ", "_")
     return (Scope("onvif://www.onvif.org/Profile/Streaming"),
             Scope(f"onvif://www.onvif.org/hardware/{info.model.replace(' ', '_')}"),
@@ -178,7 +178,7 @@ def _default_scopes(info: DeviceInfo) -> tuple[Scope, ...]:
 
 
 @attrs.frozen(slots=True)
-class DeviceInfo:
+class DeviceInformation:
     """What the device says about itself: GetDeviceInformation, GetScopes, GetHostname,
     GetNetworkInterfaces, GetSystemDateAndTime's time zone (DEV-10, DEV-11, DEV-13, DEV-14).
 
@@ -286,13 +286,13 @@ class DeviceService:
     Security capabilities (DEV-9, DEV-R3); ``policy`` checks ``requester``.
     """
 
-    def __init__(self, info: DeviceInfo | None = None, services: Sequence[ServiceEntry] = (), *,
+    def __init__(self, info: DeviceInformation | None = None, services: Sequence[ServiceEntry] = (), *,
                  version: tuple[int, int] = SPEC_VERSION, username_token: bool = False,
                  http_digest: bool = False, hashing_algorithms: Sequence[str] = ("MD5",),
                  policy: AccessPolicy = DEFAULT_POLICY) -> None:
-        self.info = info if info is not None else DeviceInfo()
-        if not isinstance(self.info, DeviceInfo):
-            raise ConfigurationError(f"info must be DeviceInfo, got {self.info!r}")
+        self.info = info if info is not None else DeviceInformation()
+        if not isinstance(self.info, DeviceInformation):
+            raise ConfigurationError(f"info must be DeviceInformation, got {self.info!r}")
         own = ServiceEntry(TDS, DEVICE_SERVICE_PATH, version, self.service_capabilities)
         extra = tuple(services)
         for entry in extra:
