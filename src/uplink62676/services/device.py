@@ -286,7 +286,8 @@ class DeviceService:
     Security capabilities (DEV-9, DEV-R3); ``policy`` checks ``requester``.
     """
 
-    def __init__(self, info: DeviceInformation | None = None, services: Sequence[ServiceEntry] = (), *,
+    def __init__(self, info: DeviceInformation | None = None,
+                 services: Sequence[ServiceEntry] = (), *,
                  version: tuple[int, int] = SPEC_VERSION, username_token: bool = False,
                  http_digest: bool = False, hashing_algorithms: Sequence[str] = ("MD5",),
                  policy: AccessPolicy = DEFAULT_POLICY) -> None:
