@@ -279,12 +279,22 @@ async def _device(args: argparse.Namespace) -> int:
     agent: DeviceAgent
     configured = [spec(a, args.user_level) for a in args.remote]
     if args.config is not None:
-        from ..aio.config import ConfiguredDevice
+        from ..aio.config import CAPABILITIES, PLAINTEXT_CAPABILITIES, ConfiguredDevice
+        from ..config import UplinkConfiguration
 
-        configured_device = ConfiguredDevice(args.config, handler, spec)
+        # Each --remote becomes stored configuration (listed, changeable, deletable). The
+        # CLI has one TLS identity: its CertificateID / AuthorizationServer name it "cli".
+        seed = [UplinkConfiguration(a, tuple(args.user_level.split()),
+                                    certificate_id=None if token_file is not None else "cli",
+                                    authorization_server="cli" if token_file is not None
+                                    else None)
+                for a in args.remote]
+        configured_device = ConfiguredDevice(
+            args.config, handler, spec, seed=seed,
+            capabilities=PLAINTEXT_CAPABILITIES if args.plaintext else CAPABILITIES)
         handler = configured_device
         agent = DeviceAgent(handler, identity=_device_identity(args),
-                            uplinks=configured_device.initial(configured))
+                            uplinks=configured_device.initial())
         configured_device.agent = agent
     else:
         agent = DeviceAgent(handler, identity=_device_identity(args), uplinks=configured)

@@ -400,6 +400,8 @@ class UplinkService:
             return
         try:
             self._on_change(change)
+        except SoapFault:  # the listener's own precise refusal (it chose what to disclose)
+            raise
         except Exception:  # persisting failed: roll back, answer without details (CFG-28)
             raise generic_fault("ter:Action") from None
 
