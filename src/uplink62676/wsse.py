@@ -260,6 +260,7 @@ class UsernameTokenVerifier:
         """
         s = self.settings
         user = token.username
+        self._prune(now)
         if token.nonce is None or token.created is None:
             return TokenOutcome(False, user, "token lacks Nonce or Created (DEV-25)")
         if not token.is_digest and not (tls and s.text_over_tls):
@@ -273,7 +274,6 @@ class UsernameTokenVerifier:
         if abs(created - now) > s.clock_skew:
             return TokenOutcome(False, user, f"Created {created - now:+.0f} s from now")
         key = (user, token.nonce)
-        self._prune(now)
         if key in self._seen:
             return TokenOutcome(False, user, "nonce replayed")
         if self._floor is not None and created <= self._floor:
