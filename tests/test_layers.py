@@ -60,6 +60,7 @@ BY_MODULE = {
     "query.geodesy": VALUES,
     "query.resources": VALUES,
     "_xml": CODECS,
+    "users": CODECS,  # the front door's users file, parsed from text
     "soap": CODECS,
     "config": CODECS,  # the tup:Configuration values together with their XML form
     "storeformat": CODECS,
@@ -75,6 +76,9 @@ BY_MODULE = {
     "oauth": MACHINES,
     "agent": MACHINES,
     "cloudauth": MACHINES,
+    "httpauth": MACHINES,  # Digest nonces and the nc replay table
+    "wsse": MACHINES,  # the UsernameToken replay cache
+    "clientauth": MACHINES,  # the front door's authentication decision and failure limiter
     "deviceregistry": MACHINES,
     "httpclient": MACHINES,
     "httpheaders": CODECS,

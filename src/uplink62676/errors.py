@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AuthenticationError",
     "ConfigStoreError",
     "ConfigurationError",
     "CorruptStoreError",
@@ -25,6 +26,7 @@ __all__ = [
     "SoapFault",
     "TransportError",
     "UplinkError",
+    "UsersFileError",
     "XmlRejectedError",
 ]
 
@@ -199,3 +201,25 @@ class OAuthError(UplinkError):
     def __init__(self, message: str, *, error: str | None = None) -> None:
         super().__init__(message)
         self.error = error
+
+
+class AuthenticationError(UplinkError):
+    """A client's credentials could not even be read (a malformed ``Authorization``
+    header, a broken ``wsse:UsernameToken``).
+
+    The message names the rule that was broken and never quotes a password,
+    digest response or token; an authenticator turns it into the same refusal
+    as wrong credentials.
+    """
+
+
+class UsersFileError(ConfigurationError):
+    """The users file (``cloud --users FILE``) has an error on line ``line``.
+
+    The message says what is wrong (too few fields, a duplicate user, ...)
+    and never quotes a password or token.
+    """
+
+    def __init__(self, message: str, *, line: int) -> None:
+        super().__init__(f"line {line}: {message}")
+        self.line = line
