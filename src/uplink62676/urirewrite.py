@@ -82,8 +82,9 @@ class RewriteResult:
     """The (possibly) rewritten body, how many URIs changed, and why the body was skipped.
 
     ``skipped`` is ``None`` when the body was examined, else ``"not-soap"``,
-    ``"too-large"``, ``"unaligned"`` (octets and tree disagreed; nothing
-    changed) or the :class:`XmlRejectedError` reason (``"malformed"``,
+    ``"too-large"``, ``"encoding"`` (UTF-16 or UTF-32: only ASCII-based
+    encodings are rewritten), ``"unaligned"`` (octets and tree disagreed;
+    nothing changed) or the :class:`XmlRejectedError` reason (``"malformed"``,
     ``"doctype"``, ...).  A skipped body is returned unchanged.
     """
 
@@ -338,6 +339,8 @@ class UriRewriter:
         if len(body) > self.max_bytes:
             return RewriteResult(body, 0, "too-large")
         data = bytes(body)
+        if b"\x00" in data[:4] or data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return RewriteResult(body, 0, "encoding")  # UTF-16/32: our octet scan is ASCII
         if self._scan.search(data) is None:  # no candidate start tag: nothing to parse
             return RewriteResult(body, 0, None)
         try:
