@@ -64,6 +64,8 @@ BY_MODULE = {
     "soap": CODECS,
     "config": CODECS,  # the tup:Configuration values together with their XML form
     "storeformat": CODECS,
+    "origins": CODECS,  # Origin and the Forwarded / X-Forwarded-* header codec
+    "urirewrite": CODECS,  # DEV-29 URIs in SOAP bodies, spliced in place
     "query.xstime": CODECS,
     "query.faults": CODECS,
     "query.messages": CODECS,
