@@ -27,6 +27,16 @@ from .agent import (
     UplinkSession,
     Wake,
 )
+from .clientauth import (
+    Allowed,
+    Challenge,
+    ClientAuthenticator,
+    ClientAuthSettings,
+    Decision,
+    PreAuth,
+    SoapNotAuthorized,
+    without_credentials,
+)
 from .cloudauth import (
     Accept,
     AuthDecision,
@@ -40,6 +50,7 @@ from .config import Capabilities, Status, UplinkConfiguration
 from .deviceid import DeviceId
 from .deviceregistry import DeviceInfo, DeviceRegistry, InMemoryDeviceRegistry
 from .errors import (
+    AuthenticationError,
     ConfigStoreError,
     ConfigurationError,
     CorruptStoreError,
@@ -52,6 +63,7 @@ from .errors import (
     SoapFault,
     TransportError,
     UplinkError,
+    UsersFileError,
     XmlRejectedError,
 )
 from .events import (
@@ -84,6 +96,7 @@ from .frontdoor import (
     Router,
 )
 from .handshake import RemoteAddress
+from .httpauth import DigestSettings, DigestVerifier, parse_authorization
 from .httpclient import Http1Client, ResponseBody, ResponseComplete, ResponseStarted
 from .liveness import ReconnectSchedule
 from .oauth import (
@@ -91,6 +104,15 @@ from .oauth import (
     AuthorizationServerSettings,
     ClientAuth,
     ClientCredentialsFlow,
+)
+from .origins import (
+    ForwardedElement,
+    Origin,
+    PublicOrigin,
+    forwarding_headers,
+    parse_forwarded,
+    public_origin,
+    without_forwarding_headers,
 )
 from .query.client import Query, QueryClient, ResourceMirror
 from .query.filters import ResourceFilter, compile_filter
@@ -135,7 +157,10 @@ from .tokenmap import TokenMapper
 from .tokens import ReferenceToken, RemoteToken, TokenContext
 from .tunnel import ErrorCode
 from .uplink import CLOUD_TRANSITIONS, DEVICE_TRANSITIONS, CloudUplink, DeviceUplink, Phase, Trigger
+from .urirewrite import RewriteResult, UriRewriter, UriRule, rewrite_soap_uris
+from .users import User, Users, parse_users
 from .websocket import SeededEntropy, WebSocketClosed, WebSocketSettings
+from .wsse import UsernameTokenSettings, UsernameTokenVerifier, strip_security_headers
 
 __version__ = "0.1.0"
 
@@ -174,13 +199,18 @@ __all__ = [
     "AccessPolicy",
     "AccessToken",
     "AdaptionResult",
+    "Allowed",
     "AuthDecision",
     "AuthMethod",
+    "AuthenticationError",
     "Authenticator",
     "AuthorizationServerSettings",
     "CancelHandler",
     "Capabilities",
+    "Challenge",
     "ClientAuth",
+    "ClientAuthSettings",
+    "ClientAuthenticator",
     "ClientCredentialsFlow",
     "CloseTransport",
     "CloudSettings",
@@ -192,6 +222,7 @@ __all__ = [
     "ConnectionTerminated",
     "CorruptStoreError",
     "DataReceived",
+    "Decision",
     "DeviceId",
     "DeviceInfo",
     "DeviceInformation",
@@ -199,6 +230,8 @@ __all__ = [
     "DeviceService",
     "DeviceSettings",
     "DeviceUplink",
+    "DigestSettings",
+    "DigestVerifier",
     "EndBody",
     "ErrorCode",
     "Event",
@@ -206,6 +239,7 @@ __all__ = [
     "EventServiceSettings",
     "FeedBody",
     "FloodSettings",
+    "ForwardedElement",
     "FrameGuard",
     "FrontDoorConnection",
     "FrontDoorSettings",
@@ -224,13 +258,16 @@ __all__ = [
     "Notification",
     "NotificationFault",
     "OAuthError",
+    "Origin",
     "PathRouter",
     "PendingResponse",
     "Phase",
     "PingAcknowledged",
     "PingAnswered",
+    "PreAuth",
     "Profile",
     "PropertyOperation",
+    "PublicOrigin",
     "PullPointManager",
     "PullPointSettings",
     "Query",
@@ -252,6 +289,7 @@ __all__ = [
     "ResponseComplete",
     "ResponseReceived",
     "ResponseStarted",
+    "RewriteResult",
     "Route",
     "RouteKind",
     "Router",
@@ -259,6 +297,7 @@ __all__ = [
     "SeededEntropy",
     "ServiceEntry",
     "SoapFault",
+    "SoapNotAuthorized",
     "SoapRequest",
     "SoapResponse",
     "StartHandler",
@@ -284,6 +323,13 @@ __all__ = [
     "UplinkService",
     "UplinkServiceClient",
     "UplinkSession",
+    "UriRewriter",
+    "UriRule",
+    "User",
+    "UsernameTokenSettings",
+    "UsernameTokenVerifier",
+    "Users",
+    "UsersFileError",
     "ValidateToken",
     "Wake",
     "WebSocketClosed",
@@ -297,9 +343,18 @@ __all__ = [
     "compile_filter",
     "events",
     "fault_response",
+    "forwarding_headers",
     "media_access_class",
+    "parse_authorization",
     "parse_envelope",
     "parse_fault",
+    "parse_forwarded",
     "parse_response",
+    "parse_users",
+    "public_origin",
+    "rewrite_soap_uris",
     "soap_action",
+    "strip_security_headers",
+    "without_credentials",
+    "without_forwarding_headers",
 ]
