@@ -9,6 +9,7 @@ that are not advertised (header list size, flood counters) are still enforced.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import attrs
@@ -31,6 +32,10 @@ def _window(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
 def _frame_size(_inst: Any, attr: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, int) or not 16384 <= value <= 2**24 - 1:
         raise ConfigurationError(f"{attr.name} must be in 16384..16777215, got {value!r}")
+
+
+def _seconds_tuple(value: Iterable[float]) -> tuple[float, ...]:
+    return tuple(value)
 
 
 @attrs.frozen(slots=True)
@@ -73,7 +78,7 @@ class LivenessSettings:
     ``handshake_timeout``: bound of upgrade + first SETTINGS (UPL-R4).
     """
 
-    ping_after: tuple[float, ...] = attrs.field(default=(10.0, 20.0), converter=tuple)
+    ping_after: tuple[float, ...] = attrs.field(default=(10.0, 20.0), converter=_seconds_tuple)
     dead_after: float = attrs.field(default=30.0, validator=_positive)
     handshake_timeout: float = attrs.field(default=30.0, validator=_positive)
 
@@ -124,12 +129,29 @@ class DeviceSettings(_H2Common):
 class CloudSettings(_H2Common):
     """Settings of the cloud (HTTP/2 client) end.
 
-    Clouds have no device-style liveness duty (only
-    ``liveness.handshake_timeout`` applies); ``idle_timeout`` (None = off)
-    closes an uplink that stayed silent that long.
+    Of ``liveness`` only ``handshake_timeout`` applies.  A live device is never
+    silent for long: it PINGs after 10 s and 20 s of silence itself (UPL-47).
+    So after ``idle_ping_after`` seconds of receive silence the cloud PINGs the
+    device, and after more than ``idle_timeout`` seconds (default 35) it drops
+    the uplink as hung, without waiting for a GOAWAY; requests to it then fail
+    at once.  ``idle_timeout=None`` turns the probe off.
     """
 
-    idle_timeout: float | None = None
+    idle_timeout: float | None = attrs.field(default=35.0)
+    idle_ping_after: tuple[float, ...] = attrs.field(default=(15.0, 25.0),
+                                                   converter=_seconds_tuple)
+
+    @idle_timeout.validator
+    def _check_idle(self, _attribute: object, value: float | None) -> None:
+        if value is not None and (not isinstance(value, int | float) or value <= 0):
+            raise ConfigurationError(f"idle_timeout must be positive or None, got {value!r}")
+
+    def probe(self) -> LivenessSettings | None:
+        """The receive-silence probe as liveness settings (PINGs before ``idle_timeout``)."""
+        if self.idle_timeout is None:
+            return None
+        pings = tuple(p for p in self.idle_ping_after if 0 < p < self.idle_timeout)
+        return LivenessSettings(ping_after=pings, dead_after=self.idle_timeout)
 
 
 def __getattr__(name: str) -> object:

@@ -569,6 +569,8 @@ class CloudUplink(_End):
         self.connected = False
         self.default_authority = "uplink.invalid"
         self._started = False
+        #: Receive-silence probe of an accepted uplink (PINGs, then dead): see CloudSettings.
+        self._probe: Watchdog | None = None
 
     # --- lifecycle (the same two methods as the device end) -----------------------------------
 
@@ -628,6 +630,8 @@ class CloudUplink(_End):
             )
             return out
         self._last_received = now
+        if self._probe is not None:
+            self._probe.received(now)
         if self._tunnel is None:
             if self.request is not None:
                 # Octets before our decision: the device must wait for the 101.
@@ -699,6 +703,8 @@ class CloudUplink(_End):
             )
         self._apply(Trigger.ACCEPTED)
         self._out += self._tunnel.data_to_send()
+        probe = self.settings.probe()
+        self._probe = Watchdog(probe, now) if probe is not None else None
 
     def refuse(
         self,
@@ -761,8 +767,8 @@ class CloudUplink(_End):
     def next_deadline(self) -> float | None:
         if self._phase is Phase.UPGRADING:
             return self._created + self.settings.liveness.handshake_timeout
-        if self._phase is Phase.HTTP2 and self.settings.idle_timeout is not None:
-            return self._last_received + self.settings.idle_timeout
+        if self._phase in (Phase.HTTP2, Phase.DRAINING) and self._probe is not None:
+            return self._probe.next_deadline()
         return None
 
     def handle_timeout(self, now: float) -> list[ev.Event]:
@@ -781,17 +787,22 @@ class CloudUplink(_End):
                     )
                 )
         elif (
-            self._phase is Phase.HTTP2
+            self._phase in (Phase.HTTP2, Phase.DRAINING)
             and self._tunnel is not None
-            and self.settings.idle_timeout is not None
-            and now - self._last_received >= self.settings.idle_timeout
+            and self._probe is not None
         ):
-            self._tunnel.close(ErrorCode.NO_ERROR, "idle timeout")
-            self._apply(Trigger.TIMEOUT)
-            out.append(
-                ev.ConnectionTerminated(
-                    0, self._tunnel.highest_stream_id, by_peer=False, reason="idle timeout"
-                )
-            )
+            due = self._probe.due(now)
+            if due == "ping":  # the device is silent: ask it (a live one answers at once)
+                self._tunnel.ping(now)
+            elif due == "dead":  # no answer: a hung device, drop it (no GOAWAY to wait for)
+                silence = now - self._probe.last_received
+                reason = f"no traffic from the device for {self._probe.settings.dead_after:g} s"
+                self._apply(Trigger.TIMEOUT)
+                self._tunnel.closed = True
+                out.append(ev.LinkLost(silence))
+                for sid in self._tunnel.open_stream_ids():
+                    out.append(ev.StreamReset(sid, ErrorCode.CANCEL, by_peer=False,
+                                              reason=reason))
+                out.append(ev.ConnectionTerminated(0, None, by_peer=False, reason=reason))
         return out
 

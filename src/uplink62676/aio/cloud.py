@@ -313,7 +313,8 @@ class _CloudConnection(asyncio.Protocol):
     def _on_reset(self, e: ev.StreamReset) -> None:
         self.wake_slot_waiters()
         if (s := self.streams.pop(e.stream_id, None)) is not None:
-            s.fail(f"device reset the stream (code {e.error_code})")
+            s.fail(f"device reset the stream (code {e.error_code})" if e.by_peer or not e.reason
+                   else e.reason)
 
     def _on_writable(self, e: ev.StreamWritable) -> None:
         if (s := self.streams.get(e.stream_id)) is not None:
@@ -335,6 +336,10 @@ class _CloudConnection(asyncio.Protocol):
 
     def _on_refused(self, e: ev.UpgradeRefused) -> None:
         log.warning("uplink from %s refused: %d %s", self.peer, e.status_code, e.reason)
+
+    def _on_lost(self, e: ev.LinkLost) -> None:
+        log.warning("device %s sent nothing for %.1f s and answered no PING: dropping its uplink",
+                    self.info.device_id if self.info else self.peer, e.silence)
 
     def _on_terminated(self, e: ev.ConnectionTerminated) -> None:
         log.info("uplink %s ended: %s", self.info.device_id if self.info else self.peer,
@@ -477,6 +482,7 @@ _HANDLERS: dict[type[ev.Event], Callable[[_CloudConnection, Any], None]] = {
     ev.Connected: _CloudConnection._on_connected,
     ev.UpgradeRefused: _CloudConnection._on_refused,
     ev.ConnectionTerminated: _CloudConnection._on_terminated,
+    ev.LinkLost: _CloudConnection._on_lost,
 }
 
 

@@ -46,6 +46,16 @@ def _host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 <= value < 1e9:
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="uplink62676",
@@ -75,6 +85,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="access tokens, one 'TOKEN DEVICE-ID' per line (# comments)")
     c.add_argument("--plaintext", action="store_true",
                    help="INSECURE: accept uplinks without TLS (tests and local experiments)")
+    c.add_argument("--idle-timeout", type=_seconds, default=35.0, metavar="SECONDS",
+                   help="drop a device that sent nothing for this long (it is PINGed first, "
+                        "at 3/7 and 5/7 of it; default 35; 0 = never)")
 
     d = sub.add_parser(
         "device", help="keep uplinks to a cloud and forward tunneled requests to a local server",
@@ -181,6 +194,7 @@ async def _cloud(args: argparse.Namespace) -> int:
     from ..aio.cloud import CloudServer
     from ..aio.expose import ExposeServer
     from ..io.tls import cloud_tls_context
+    from ..settings import CloudSettings
 
     validator = None
     if args.tokens is not None:
@@ -192,7 +206,10 @@ async def _cloud(args: argparse.Namespace) -> int:
                                 require_client_cert=None if validator is None else False)
     else:
         log.warning("INSECURE: --plaintext, uplinks are accepted without TLS")
-    cloud = CloudServer(ssl_context=ctx, insecure_plaintext=args.plaintext,
+    idle = args.idle_timeout or None
+    settings = CloudSettings(idle_timeout=idle,
+                             idle_ping_after=(idle * 3 / 7, idle * 5 / 7) if idle else ())
+    cloud = CloudServer(ssl_context=ctx, insecure_plaintext=args.plaintext, settings=settings,
                         token_validator=validator,  # type: ignore[arg-type]
                         allow_anonymous=True if (args.client_ca is None and validator is None)
                         else None)
