@@ -11,20 +11,36 @@ from __future__ import annotations
 from .answers import LocalAnswer, bad_gateway, device_listing, unknown_device
 from .connection import FrontDoorConnection
 from .events import RequestRouted
-from .routing import PathRouter, Route, RouteKind, Router, split_device_path
+from .labels import device_from_label, device_label, has_label
+from .routing import (
+    HostRouter,
+    PathRouter,
+    PortRouter,
+    Route,
+    RouteKind,
+    Router,
+    split_authority,
+    split_device_path,
+)
 from .settings import FrontDoorSettings
 
 __all__ = [
     "FrontDoorConnection",
     "FrontDoorSettings",
+    "HostRouter",
     "LocalAnswer",
     "PathRouter",
+    "PortRouter",
     "RequestRouted",
     "Route",
     "RouteKind",
     "Router",
     "bad_gateway",
+    "device_from_label",
+    "device_label",
     "device_listing",
+    "has_label",
+    "split_authority",
     "split_device_path",
     "unknown_device",
 ]
