@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from .answers import LocalAnswer, bad_gateway, device_listing, unknown_device
 from .connection import FrontDoorConnection
-from .events import RequestRouted
+from .events import PeerInfo, RequestRefused, RequestRouted
 from .labels import device_from_label, device_label, has_label
+from .limits import ClientLimits, busy
 from .routing import (
     HostRouter,
     PathRouter,
@@ -25,17 +26,21 @@ from .routing import (
 from .settings import FrontDoorSettings
 
 __all__ = [
+    "ClientLimits",
     "FrontDoorConnection",
     "FrontDoorSettings",
     "HostRouter",
     "LocalAnswer",
     "PathRouter",
+    "PeerInfo",
     "PortRouter",
+    "RequestRefused",
     "RequestRouted",
     "Route",
     "RouteKind",
     "Router",
     "bad_gateway",
+    "busy",
     "device_from_label",
     "device_label",
     "device_listing",

@@ -20,11 +20,15 @@ _TEXT = b"text/plain; charset=utf-8"
 
 @attrs.frozen(slots=True)
 class LocalAnswer:
-    """A complete response: ``status``, ``content_type`` and ``body`` (length added on send)."""
+    """A complete response: ``status``, ``content_type`` and ``body`` (length added on send).
+
+    ``extra``: more header fields (``retry-after``, a challenge), sent after those two.
+    """
 
     status: int
     body: bytes = attrs.field(repr=lambda b: f"<{len(b)} octets>")
     content_type: bytes = _TEXT
+    extra: tuple[tuple[bytes, bytes], ...] = ()
 
     @classmethod
     def text(cls, status: int, text: str) -> LocalAnswer:
@@ -33,7 +37,7 @@ class LocalAnswer:
     @property
     def headers(self) -> tuple[tuple[bytes, bytes], ...]:
         return ((b"content-type", self.content_type),
-                (b"content-length", str(len(self.body)).encode()))
+                (b"content-length", str(len(self.body)).encode()), *self.extra)
 
 
 def device_listing(devices: Sequence[dict[str, Any]]) -> LocalAnswer:
