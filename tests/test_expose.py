@@ -86,8 +86,9 @@ async def test_curl_reaches_device(pki: Pki, mode: str) -> None:
         assert rc == 0, err
         info = json.loads(out)
         assert info == {"method": "POST", "path": "/onvif/device_service?x=1",
-                        "level": ["Operator"], "len": 12000, "authority": "cam-1",
-                        "scheme": "https", "ct": "application/soap+xml"}
+                        "level": ["Operator"], "len": 12000,
+                        "authority": f"127.0.0.1:{s.expose.port}",  # the client's origin
+                        "scheme": "http", "ct": "application/soap+xml"}
         rc, out, err = await _run("curl", "-sS", mode, f"{s.base}/devices/cam-1/big")
         assert rc == 0 and out == b"b" * (64 * 16384), err
 
@@ -119,12 +120,14 @@ async def test_h2load_drives_load_through_the_uplink(pki: Pki) -> None:
 
 @aio
 async def test_devices_listing_and_404(pki: Pki) -> None:
-    """GET /devices lists id, since, peer, auth, protocol; an unknown device is a clear 404."""
+    """GET /devices lists id, since, peer, auth, protocol and urls; an unknown device is a clear
+    404."""
     async with _Setup(pki) as s:
         _, out, _ = await _run("curl", "-sS", f"{s.base}/devices")
         listing = json.loads(out)
         assert [d["id"] for d in listing] == ["cam-1"]
-        assert set(listing[0]) == {"id", "since", "peer", "auth", "protocol"}
+        assert set(listing[0]) == {"id", "since", "peer", "auth", "protocol", "urls"}
+        assert listing[0]["urls"] == [f"{s.base}/devices/cam-1/"]
         assert listing[0]["auth"] == "mTLS" and listing[0]["protocol"] == "h2c-reverse"
         _, out, _ = await _run("curl", "-sS", "-w", "%{http_code}", f"{s.base}/devices/ghost/x")
         assert out.endswith(b"404") and b"no device 'ghost' is connected" in out

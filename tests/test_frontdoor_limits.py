@@ -33,7 +33,7 @@ def test_client_limits_count_per_address() -> None:
     assert len(limits) == 0 and limits.in_flight("a") == 0
     with pytest.raises(ConfigurationError):
         ClientLimits(0)
-    assert FrontDoorSettings().max_requests_per_client == 64
+    assert FrontDoorSettings().max_requests_per_client == 128
 
 
 def test_requests_carry_the_peer() -> None:

@@ -29,7 +29,7 @@ class ClientLimits:
 
     __slots__ = ("_counts", "max_per_client")
 
-    def __init__(self, max_per_client: int = 64) -> None:
+    def __init__(self, max_per_client: int = 128) -> None:
         if isinstance(max_per_client, bool) or not isinstance(max_per_client, int) \
                 or max_per_client < 1:
             raise ConfigurationError(f"max_per_client must be >= 1, got {max_per_client!r}")
