@@ -128,10 +128,11 @@ async def test_range_exhausted_is_logged_and_the_path_still_works(
 @pytest.mark.parametrize("mode", ["--http1.1", "--http2"])
 @aio
 async def test_tls_front_door_with_curl(pki: Pki, mode: str) -> None:
-    """TLS on the front door: curl --http2 negotiates h2 by ALPN, --http1.1 gets HTTP/1.1; the
-    device sees :scheme https and the client's authority."""
+    """TLS on the front door: curl --http2 negotiates h2 by ALPN, --http1.1 gets HTTP/1.1; on a
+    device's own port the device sees :scheme https and the client's authority."""
     ctx = frontdoor_tls_context(cert_file=pki.cloud[0], key_file=pki.cloud[1])
-    async with _Setup(pki, ssl_context=ctx) as s:
+    low = free_port()
+    async with _Setup(pki, ssl_context=ctx, device_ports=PortAssigner(low, low)) as s:
         url = f"https://localhost:{s.expose.port}"
         rc, out, err = await _run("curl", "-sS", mode, "--cacert", pki.ca, "-w",
                                   "\n%{http_version}", f"{url}/devices/cam-1/onvif/x")
@@ -139,9 +140,15 @@ async def test_tls_front_door_with_curl(pki: Pki, mode: str) -> None:
         body, _, version = out.rpartition(b"\n")
         assert version == (b"2" if mode == "--http2" else b"1.1")
         info = json.loads(body)
-        assert info["scheme"] == "https" and info["authority"] == f"localhost:{s.expose.port}"
+        assert info["path"] == "/onvif/x" and info["authority"] == "cam-1"  # path route
+        for _ in range(50):
+            if s.expose.device_port("cam-1"):
+                break
+            await asyncio.sleep(0.05)
+        info = await _json(mode, "--cacert", pki.ca, f"https://localhost:{low}/onvif/x")
+        assert info["scheme"] == "https" and info["authority"] == f"localhost:{low}"
         listing = await _json("--cacert", pki.ca, f"{url}/devices")
-        assert listing[0]["urls"] == [f"{url}/devices/cam-1/"]
+        assert listing[0]["urls"] == [f"{url}/devices/cam-1/", f"https://localhost:{low}/"]
 
 
 @aio

@@ -16,8 +16,8 @@ Two modules are written elsewhere against these faces; the adapter
   :class:`IdentityRewriter` is today's behaviour.
 
 :func:`client_origin` is the origin the device sees as ``:scheme`` /
-``:authority`` (UPL-59, DEV-R14 (1)): the client's ``Host`` as it reached the
-front door and ``https`` when the front door is TLS.
+``:authority`` (UPL-59, DEV-R14 (1)): by virtual host or own port, the client's
+``Host`` as it reached the front door and ``https`` when the front door is TLS.
 """
 
 from __future__ import annotations
@@ -94,7 +94,18 @@ class IdentityRewriter:
         return None
 
 
-def client_origin(request: RequestRouted, fallback: str) -> tuple[str, str]:
-    """``(scheme, authority)`` the device sees: the client's ``Host``/``:authority`` (or
-    ``fallback`` when it sent none) and ``https`` when the front door is TLS (UPL-59)."""
-    return request.scheme, request.authority or fallback
+def client_origin(request: RequestRouted, device_id: str) -> tuple[str, str]:
+    """``(scheme, authority)`` the device sees as ``:scheme`` / ``:authority``.
+
+    By virtual host or own port (no ``route.prefix``): the client's ``Host`` /
+    ``:authority`` (``device_id`` when it sent none) and ``https`` when the front
+    door is TLS, so the device's URIs point back through the cloud as they are
+    (UPL-59, DEV-R14).  On the path route the device cannot know the
+    ``/devices/<id>`` prefix, so URIs built from the client's origin would miss
+    it; until the answers are rewritten there (DEV-R16) it keeps seeing
+    ``https`` + its device ID (UPL-R20), whose URIs clients resolve by path
+    (UPL-R21).
+    """
+    if request.route.prefix:
+        return "https", device_id
+    return request.scheme, request.authority or device_id
