@@ -41,6 +41,9 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
     assert "usage: uplink62676" in out
     if argv[0] == "cloud":
         assert "--expose" in out and "--plaintext" in out and "INSECURE" in out
+        for option in ("--expose-domain", "--device-ports", "--state-dir", "--port-idle-release",
+                       "--expose-cert", "--expose-client-ca", "--max-requests-per-client"):
+            assert option in out
     if argv[0] == "device":
         assert "--forward" in out and "--user-level" in out and "--config" in out
 
@@ -254,3 +257,88 @@ def test_device_with_config_store(pki: Pki, local_server: int, tmp_path: Path) -
         rc_d, err_d = _stop(device)
         rc_c, _ = _stop(cloud)
     assert rc_d == 0 and rc_c == 0, err_d
+
+
+def test_cloud_device_ports_and_virtual_hosts_survive_a_restart(pki: Pki, local_server: int,
+                                                                tmp_path: Path) -> None:
+    """Issue 10 item 1 through the real CLI: `cloud --device-ports --state-dir --expose-domain`
+    + `device --forward`; the device is reachable on its own port and by virtual host with the
+    whole path (no prefix), GET /devices lists all three URLs, and after a broker restart the
+    device gets the same port back from the state file."""
+    listen, expose, low = free_port(), free_port(), free_port()
+    state = tmp_path / "state"
+    argv = [*CMD, "cloud", "--listen", f"127.0.0.1:{listen}", "--expose", f"127.0.0.1:{expose}",
+            "--cert", pki.cloud[0], "--key", pki.cloud[1], "--client-ca", pki.ca,
+            "--device-ports", f"{low}-{low + 2}", "--state-dir", str(state),
+            "--expose-domain", "cloud.test"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cloud = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+    _wait_devices(expose, 0)
+    device = subprocess.Popen([*CMD, "device", "--remote", f"https://localhost:{listen}/uplink",
+                               "--cert", pki.devices["cam-2"][0], "--key", pki.devices["cam-2"][1],
+                               "--ca", pki.ca, "--forward", f"http://127.0.0.1:{local_server}"],
+                              stderr=subprocess.PIPE, text=True, env=env)
+
+    def urls() -> list[str]:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            [entry] = _wait_devices(expose, 1)
+            if len(entry["urls"]) == 3:
+                return entry["urls"]  # type: ignore[return-value]
+            time.sleep(0.1)
+        raise AssertionError("no port URL listed")
+
+    def get(url: str, *extra: str) -> dict[str, object]:
+        r = subprocess.run(["curl", "-sS", *extra, url], capture_output=True, timeout=20,
+                           check=False)
+        return json.loads(r.stdout)  # type: ignore[no-any-return]
+
+    try:
+        first = urls()
+        assert first == [f"http://127.0.0.1:{expose}/devices/cam-2/",
+                         f"http://cam-2.cloud.test:{expose}/", f"http://127.0.0.1:{low}/"]
+        assert get(f"http://127.0.0.1:{low}/onvif/device_service")["path"] == \
+            "/onvif/device_service"
+        assert get(f"http://cam-2.cloud.test:{expose}/onvif/device_service", "--resolve",
+                   f"cam-2.cloud.test:{expose}:127.0.0.1")["path"] == "/onvif/device_service"
+        rc_c, err_c = _stop(cloud)
+        assert rc_c == 0 and f"device cam-2 on its own port http://127.0.0.1:{low}/" in err_c
+        stored = json.loads((state / "device-ports.json").read_text())
+        assert stored["leases"][0]["device"] == "cam-2" and stored["leases"][0]["port"] == low
+        cloud = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True, env=env)
+        assert urls() == first  # the device reconnected and has its port again
+        assert get(f"http://127.0.0.1:{low}/again")["path"] == "/again"
+    finally:
+        rc_d, _ = _stop(device)
+        rc_c, _ = _stop(cloud)
+    assert rc_d == 0 and rc_c == 0
+
+
+def test_cloud_tls_front_door_cli(pki: Pki, local_server: int) -> None:
+    """`cloud --expose-cert/--expose-key`: curl --http2 over TLS reaches the device."""
+    listen, expose = free_port(), free_port()
+    cloud = subprocess.Popen([*CMD, "cloud", "--listen", f"127.0.0.1:{listen}", "--expose",
+                              f"127.0.0.1:{expose}", "--cert", pki.cloud[0], "--key", pki.cloud[1],
+                              "--client-ca", pki.ca, "--expose-cert", pki.cloud[0],
+                              "--expose-key", pki.cloud[1]], stderr=subprocess.PIPE, text=True)
+    device = subprocess.Popen([*CMD, "device", "--remote", f"https://localhost:{listen}/uplink",
+                               "--cert", pki.devices["cam-3"][0], "--key", pki.devices["cam-3"][1],
+                               "--ca", pki.ca, "--forward", f"http://127.0.0.1:{local_server}"],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        out = b""
+        while time.monotonic() < deadline:
+            r = subprocess.run(["curl", "-sS", "--http2", "--cacert", pki.ca, "-w",
+                                "\n%{http_version}", f"https://localhost:{expose}/devices/cam-3/x"],
+                               capture_output=True, timeout=20, check=False)
+            out = r.stdout
+            if out.endswith(b"\n2") and b'"path": "/x"' in out:
+                break
+            time.sleep(0.2)
+        assert out.endswith(b"\n2") and b'"path": "/x"' in out, out
+    finally:
+        rc_d, _ = _stop(device)
+        rc_c, err_c = _stop(cloud)
+    assert rc_d == 0 and rc_c == 0
+    assert "https://127.0.0.1" in err_c and "h2 over TLS" in err_c

@@ -119,12 +119,14 @@ async def test_h2load_drives_load_through_the_uplink(pki: Pki) -> None:
 
 @aio
 async def test_devices_listing_and_404(pki: Pki) -> None:
-    """GET /devices lists id, since, peer, auth, protocol; an unknown device is a clear 404."""
+    """GET /devices lists id, since, peer, auth, protocol and urls; an unknown device is a clear
+    404."""
     async with _Setup(pki) as s:
         _, out, _ = await _run("curl", "-sS", f"{s.base}/devices")
         listing = json.loads(out)
         assert [d["id"] for d in listing] == ["cam-1"]
-        assert set(listing[0]) == {"id", "since", "peer", "auth", "protocol"}
+        assert set(listing[0]) == {"id", "since", "peer", "auth", "protocol", "urls"}
+        assert listing[0]["urls"] == [f"{s.base}/devices/cam-1/"]
         assert listing[0]["auth"] == "mTLS" and listing[0]["protocol"] == "h2c-reverse"
         _, out, _ = await _run("curl", "-sS", "-w", "%{http_code}", f"{s.base}/devices/ghost/x")
         assert out.endswith(b"404") and b"no device 'ghost' is connected" in out

@@ -74,10 +74,11 @@ def _h11_answers(data: bytes, method: str = "GET", n: int = 1) -> list[tuple[int
     ("POST", "/devices", Route(RouteKind.LOCAL, answer=LocalAnswer.text(
         405, "GET /devices lists the connected devices\n"))),
     ("POST", "/devices/cam-1/onvif/device_service",
-     Route.device("cam-1", "/onvif/device_service")),
-    ("GET", "/devices/cam-1?x=1", Route.device("cam-1", "/?x=1")),
-    ("GET", "/devices/cam-1", Route.device("cam-1", "/")),
-    ("GET", "/devices//x", Route.device("", "/x")),
+     Route.device("cam-1", "/onvif/device_service", "/devices/cam-1")),
+    ("GET", "/devices/cam-1?x=1", Route.device("cam-1", "/?x=1", "/devices/cam-1")),
+    ("GET", "/devices/cam-1", Route.device("cam-1", "/", "/devices/cam-1")),
+    ("GET", "/devices//x", Route.device("", "/x", "/devices/")),
+    ("GET", "/devices/cam%201/x", Route.device("cam 1", "/x", "/devices/cam%201")),
     ("GET", "/", Route.local(LocalAnswer.text(
         404, "use /devices (list) or /devices/<device-id>/<path>\n"))),
     ("GET", "/devicesX/cam-1/a", Route.local(LocalAnswer.text(
@@ -123,7 +124,7 @@ def test_http1_request_events_and_response() -> None:
     req, data, end = events
     assert isinstance(req, RequestRouted) and conn.http_version == "1.1"
     assert req.stream_id == 1 and req.method == "POST" and req.http_version == "1.1"
-    assert req.route == Route.device("cam-1", "/onvif/device_service")
+    assert req.route == Route.device("cam-1", "/onvif/device_service", "/devices/cam-1")
     assert req.content_length == 5 and not req.end_stream and req.authority == "f"
     assert dict(req.headers) == {b"content-type": b"application/soap+xml",
                                  b"content-length": b"5"}

@@ -637,12 +637,16 @@ class CloudServer:
         body: bytes | AsyncIterable[bytes] | None = b"",
         *,
         authority: str | None = None,
+        scheme: str = "https",
         timeout: float | None = 30.0,
     ) -> ResponseStream:
         """Send a request through ``device_id``'s uplink; returns once the head arrived.
 
         ``body``: bytes (sent whole), an async iterable (streamed, paused while
-        the device does not read), or None (no body).  Raises
+        the device does not read), or None (no body).  ``authority`` /
+        ``scheme``: the request's ``:authority`` (default: the device ID) and
+        ``:scheme`` -- the front door passes the client-visible origin, from
+        which the device builds its URIs (UPL-59, UPL-R20, DEV-R14).  Raises
         :class:`KeyError` for an unknown device and :class:`TransportError`
         when the device goes away first.
         """
@@ -675,12 +679,13 @@ class CloudServer:
             if isinstance(body, bytes | bytearray | memoryview) or body is None:
                 sid = conn.uplink.send_request(
                     method, path, hdrs, bytes(body) if body else None,
-                    authority=authority or device_id, end_stream=None if body else True)
+                    authority=authority or device_id, scheme=scheme,
+                    end_stream=None if body else True)
                 pump = None
             else:
                 sid = conn.uplink.send_request(method, path, hdrs, None,
                                                authority=authority or device_id,
-                                               end_stream=False)
+                                               scheme=scheme, end_stream=False)
                 pump = None
         except LocalProtocolError as exc:
             raise TransportError(f"cannot send to device {device_id}: {exc}") from None

@@ -1,13 +1,19 @@
 """The cloud's front door: plain HTTP clients reach devices through their uplinks.
 
-:class:`ExposeServer` listens on one port; every accepted client gets a
-:class:`~uplink62676.frontdoor.FrontDoorConnection` (HTTP/1.1 or h2c, routing,
-limits, local answers -- all sans-I/O).  This module only moves bytes and
-time, and runs one task per request routed to a device: it calls
-:meth:`CloudServer.open_stream`, feeds the request body as the device reads
-it (acknowledging the client's octets as they go), and relays the answer
-under the client's flow control.  A client that goes away cancels the
-device's stream at once.
+:class:`ExposeServer` listens on one port (plain, or TLS with ALPN h2 and
+http/1.1), and with a :class:`~uplink62676.frontdoor.ports.PortAssigner` on one
+more port per connected device; every accepted client gets a
+:class:`~uplink62676.frontdoor.FrontDoorConnection` (HTTP/1.1 or HTTP/2,
+routing by path, virtual host or port, limits, local answers -- all sans-I/O).
+This module only moves bytes and time, and runs one task per request routed
+to a device: it calls :meth:`CloudServer.open_stream`, feeds the request body
+as the device reads it (acknowledging the client's octets as they go), and
+relays the answer under the client's flow control.  A client that goes away
+cancels the device's stream at once.
+
+The hooks (:mod:`uplink62676.frontdoor.hooks`): ``authorize(request)`` is
+called in :meth:`_Client._request` for every routed request, and the
+rewriter's ``request_headers`` / ``response_body`` in :meth:`_Client._exchange`.
 """
 
 from __future__ import annotations
@@ -15,59 +21,261 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable
 
 from .. import events as ev
-from ..errors import LocalProtocolError, TransportError
+from ..deviceregistry import DeviceInfo
+from ..errors import ConfigStoreError, LocalProtocolError, TransportError
 from ..frontdoor import (
+    ClientLimits,
     FrontDoorConnection,
+    FrontDoorSettings,
+    HostRouter,
+    PathRouter,
+    PeerInfo,
+    PortRouter,
+    RequestRefused,
     RequestRouted,
     RouteKind,
+    Router,
     bad_gateway,
+    device_label,
     device_listing,
+    has_label,
     split_device_path,
     unknown_device,
 )
+from ..frontdoor.answers import device_urls
+from ..frontdoor.hooks import (
+    FORBIDDEN,
+    Authorizer,
+    IdentityRewriter,
+    Rewriter,
+    allow_all,
+    client_origin,
+)
+from ..frontdoor.ports import PortAssigner
+from ..io.portstore import PortStore
+from ..io.tls import peer_common_name
 from .cloud import CloudServer, ResponseStream
 
 __all__ = ["ExposeServer", "split_device_path"]
 
 log = logging.getLogger("uplink62676.expose")
 
+#: Re-check the wall clock at least this often while a device-port lease runs out.
+_EXPIRY_RECHECK = 3600.0
+
 
 class ExposeServer:
-    """HTTP/1.1 + h2c front door of a :class:`CloudServer`.
+    """HTTP/1.1 + HTTP/2 front door of a :class:`CloudServer`.
 
     ``timeout`` bounds the wait for a device's response head.  It is longer
     than the longest PullMessages long poll a client may ask for (events.md:
     at least 60 s), so resource queries with ``--follow`` pass through.
+
+    ``domain``: route ``<label>.DOMAIN`` to the device of ``<label>``
+    (:class:`~uplink62676.frontdoor.HostRouter`).  ``ssl_context``: TLS on
+    every front-door port (:func:`uplink62676.io.tls.frontdoor_tls_context`).
+    ``device_ports`` (+ ``port_store`` to keep it across restarts): a port of
+    its own per connected device; this object then chains itself into
+    ``cloud.on_change``.  ``authorize`` / ``rewriter``: see
+    :mod:`uplink62676.frontdoor.hooks`.  ``clock``: wall-clock seconds for the
+    port leases.
     """
 
-    def __init__(self, cloud: CloudServer, *, timeout: float = 120.0) -> None:
+    def __init__(self, cloud: CloudServer, *, timeout: float = 120.0,
+                 settings: FrontDoorSettings | None = None, domain: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None,
+                 device_ports: PortAssigner | None = None, port_store: PortStore | None = None,
+                 authorize: Authorizer = allow_all, rewriter: Rewriter | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.cloud = cloud
         self.timeout = timeout
+        self.settings = settings or FrontDoorSettings()
+        self.limits = ClientLimits(self.settings.max_requests_per_client)
+        self.router: Router = HostRouter(domain) if domain else PathRouter()
+        self.domain = self.router.domain if isinstance(self.router, HostRouter) else None
+        self.ssl_context = ssl_context
+        self.ports = device_ports
+        self.port_store = port_store
+        self.authorize = authorize
+        self.rewriter: Rewriter = rewriter or IdentityRewriter()
+        self.clock = clock
+        self.host = "127.0.0.1"
         self._server: asyncio.Server | None = None
         self._clients: set[_Client] = set()
+        self._port_servers: dict[int, asyncio.Server] = {}
+        self._opening: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._saved_version = -1 if device_ports is None else device_ports.version
+        self._save_pending = False
+        self._expiry: asyncio.TimerHandle | None = None
+        self._chained: Callable[[str, DeviceInfo | None], None] | None = None
+        self._warned_labels: set[str] = set()
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
+
+    async def _listen(self, router: Router, host: str, port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: _Client(self, router), host, port, backlog=1024, ssl=self.ssl_context,
+            ssl_handshake_timeout=self.settings.head_timeout if self.ssl_context else None)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Client(self), host, port, backlog=1024)
-        log.info("exposing devices on http://%s:%d/devices/<device-id>/... (HTTP/1.1 and h2c)",
-                 host, self.port)
+        self.host = host
+        self._server = await self._listen(self.router, host, port)
+        log.info("exposing devices on %s://%s:%d/devices/<device-id>/... (%s)", self.scheme,
+                 host, self.port, "HTTP/1.1 and h2 over TLS" if self.ssl_context
+                 else "HTTP/1.1 and h2c")
+        if self.domain:
+            log.info("exposing devices by virtual host %s://<device-label>.%s:%d/", self.scheme,
+                     self.domain, self.port)
+        if self.ports is not None:
+            self._chained = self.cloud.on_change
+            self.cloud.on_change = self._device_changed
+            log.info("device ports %d-%d (released %g s after a device went away)",
+                     self.ports.low, self.ports.high, self.ports.idle_release)
+            for info in self.cloud.devices():
+                self._device_changed(info.device_id, info, chain=False)
+            self._expired()
 
     @property
     def port(self) -> int:
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
+    def device_port(self, device_id: str) -> int | None:
+        """The listening port of ``device_id`` (None: it has none, or it is not open)."""
+        port = self.ports.lookup(device_id) if self.ports is not None else None
+        return port if port in self._port_servers else None
+
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            for client in list(self._clients):
-                client.abort()
+        if self.ports is not None and self.cloud.on_change == self._device_changed:
+            self.cloud.on_change = self._chained
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        for task in list(self._tasks):
+            task.cancel()
+        servers = [s for s in (self._server, *self._port_servers.values()) if s is not None]
+        self._port_servers.clear()
+        for server in servers:
+            server.close()
+        for client in list(self._clients):
+            client.abort()
+        for server in servers:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 2.0)
-            self._server = None
+                await asyncio.wait_for(server.wait_closed(), 2.0)
+        self._server = None
+        self._save()
+
+    # --- device ports (adapter side of PortAssigner) ------------------------------------------
+
+    def _device_changed(self, device_id: str, info: DeviceInfo | None, chain: bool = True) -> None:
+        if chain and self._chained is not None:
+            self._chained(device_id, info)
+        ports = self.ports
+        if ports is None:
+            return
+        now = self.clock()
+        if info is None:
+            ports.disconnected(device_id, now)
+        else:
+            port = ports.assign(device_id, now)
+            if port is None:
+                log.warning("no free device port in %d-%d for device %s: reachable by path%s "
+                            "only", ports.low, ports.high, device_id,
+                            " and virtual host" if self.domain else "")
+            elif port not in self._port_servers and port not in self._opening:
+                self._opening.add(port)
+                task = asyncio.get_running_loop().create_task(self._open_port(device_id, port))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+        self._save_soon()
+        self._arm_expiry()
+
+    async def _open_port(self, device_id: str, port: int) -> None:
+        try:
+            server = await self._listen(PortRouter(device_id), self.host, port)
+        except OSError as exc:
+            log.warning("cannot listen on device port %d for device %s (%s): reachable by "
+                        "path only", port, device_id, exc.strerror or exc)
+            return
+        finally:
+            self._opening.discard(port)
+        if self.ports is None or self.ports.device_at(port) != device_id or self._server is None:
+            server.close()  # released (or closed) while the socket opened
+            return
+        self._port_servers[port] = server
+        log.info("device %s on its own port %s://%s:%d/", device_id, self.scheme, self.host,
+                 port)
+
+    def _arm_expiry(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        deadline = self.ports.next_deadline() if self.ports is not None else None
+        if deadline is not None:
+            delay = min(max(deadline - self.clock(), 0.0), _EXPIRY_RECHECK)
+            self._expiry = asyncio.get_running_loop().call_later(delay, self._expired)
+
+    def _expired(self) -> None:
+        self._expiry = None
+        if self.ports is None:
+            return
+        for lease in self.ports.expire(self.clock()):
+            log.info("device port %d of device %s released (offline since %s)", lease.port,
+                     lease.device_id, time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                    time.gmtime(lease.offline_since or 0)))
+            server = self._port_servers.pop(lease.port, None)
+            if server is not None:
+                server.close()
+        self._save_soon()
+        self._arm_expiry()
+
+    def _save_soon(self) -> None:
+        """Persist the leases once per loop turn, however many changed (crash-safe write)."""
+        if self.ports is None or self.ports.version == self._saved_version \
+                or self._save_pending:
+            return
+        self._save_pending = True
+        asyncio.get_running_loop().call_soon(self._save)
+
+    def _save(self) -> None:
+        self._save_pending = False
+        ports = self.ports
+        if ports is None or self.port_store is None or ports.version == self._saved_version:
+            return
+        try:
+            self.port_store.save(ports.leases(), (ports.low, ports.high))
+        except ConfigStoreError as exc:
+            log.error("%s (device ports may change at the next start)", exc)
+            return
+        self._saved_version = ports.version
+
+    # --- GET /devices -------------------------------------------------------------------------
+
+    def listing_entry(self, info: DeviceInfo, authority: str | None) -> dict[str, object]:
+        """``info`` as ``GET /devices`` shows it, with every URL that reaches the device."""
+        entry: dict[str, object] = dict(info.to_json())
+        label = None
+        if self.domain:
+            if has_label(info.device_id):
+                label = device_label(info.device_id)
+            elif info.device_id not in self._warned_labels:
+                self._warned_labels.add(info.device_id)
+                log.info("device ID %r is too long for a DNS label: no virtual host",
+                         info.device_id[:80])
+        entry["urls"] = device_urls(info.device_id, scheme=self.scheme,
+                                    authority=authority or f"{self.host}:{self.port}",
+                                    label=label, domain=self.domain,
+                                    device_port=self.device_port(info.device_id))
+        return entry
 
 
 class _Request:
@@ -85,10 +293,11 @@ class _Request:
 class _Client(asyncio.Protocol):
     """One accepted client: socket <-> FrontDoorConnection, plus one task per device request."""
 
-    def __init__(self, server: ExposeServer) -> None:
+    def __init__(self, server: ExposeServer, router: Router) -> None:
         self.server = server
+        self.router = router
         self.loop = asyncio.get_running_loop()
-        self.conn = FrontDoorConnection(now=self.loop.time())
+        self.conn: FrontDoorConnection  # made in connection_made, once the peer is known
         self.transport: asyncio.Transport | None = None
         self.requests: dict[int, _Request] = {}
         self.can_write: asyncio.Event | None = None
@@ -103,6 +312,8 @@ class _Client(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         self.server._clients.add(self)
+        self.conn = FrontDoorConnection(self.server.settings, self.router, now=self.loop.time(),
+                                        peer=_peer(transport), limits=self.server.limits)
         self._arm()
 
     def data_received(self, data: bytes) -> None:
@@ -189,6 +400,10 @@ class _Client(asyncio.Protocol):
             elif kind is RequestRouted:
                 assert isinstance(e, RequestRouted)
                 self._request(e)
+            elif kind is RequestRefused:
+                assert isinstance(e, RequestRefused)
+                log.debug("front-door request from %s refused: %s",
+                          e.peer.address if e.peer else "?", e.reason)
             elif kind is ev.StreamEnded:
                 r = self.requests.get(e.stream_id)  # type: ignore[attr-defined]
                 if r is not None and r.body is not None:
@@ -209,15 +424,23 @@ class _Client(asyncio.Protocol):
 
     def _request(self, e: RequestRouted) -> None:
         route = e.route
+        server = self.server
+        if route.kind is RouteKind.DEVICE or route.kind is RouteKind.LISTING:
+            decision = server.authorize(e)  # THE authentication hook (DEV-R18)
+            if not decision.allowed:
+                self.conn.answer(e.stream_id, decision.answer or FORBIDDEN)
+                return
         if route.kind is RouteKind.DEVICE:
-            if self.server.cloud.device(route.device_id) is None:
+            if server.cloud.device(route.device_id) is None:
                 self.conn.answer(e.stream_id, unknown_device(route.device_id))
                 return
             request = self.requests[e.stream_id] = _Request(not e.end_stream)
             request.task = self.loop.create_task(self._exchange(e, request))
         elif route.kind is RouteKind.LISTING:
+            may_see = decision.may_see
             self.conn.answer(e.stream_id, device_listing(
-                [d.to_json() for d in self.server.cloud.devices()]))
+                [server.listing_entry(d, e.authority) for d in server.cloud.devices()
+                 if may_see is None or may_see(d.device_id)]))
         elif route.answer is not None:
             self.conn.answer(e.stream_id, route.answer)
 
@@ -234,11 +457,13 @@ class _Client(asyncio.Protocol):
         sid, conn, route = e.stream_id, self.conn, e.route
         body = None if e.end_stream else self._body(sid, request)
         stream: ResponseStream | None = None
+        rewriter = self.server.rewriter
+        scheme, authority = client_origin(e, route.device_id)
         try:
             try:
                 stream = await self.server.cloud.open_stream(
-                    route.device_id, e.method, route.target, e.headers, body,
-                    timeout=self.server.timeout)
+                    route.device_id, e.method, route.target, rewriter.request_headers(e), body,
+                    authority=authority, scheme=scheme, timeout=self.server.timeout)
             except KeyError:
                 conn.answer(sid, unknown_device(route.device_id))
                 return
@@ -246,10 +471,16 @@ class _Client(asyncio.Protocol):
                 log.warning("request to %s failed: %s", route.device_id, exc)
                 conn.answer(sid, bad_gateway(route.device_id, str(exc)))
                 return
-            conn.send_response(sid, stream.status, stream.headers)
+            headers = stream.headers
+            body_filter = rewriter.response_body(e, stream.status, headers)
+            if body_filter is not None:  # the length may change
+                headers = tuple(h for h in headers if h[0] != b"content-length")
+            conn.send_response(sid, stream.status, headers)
             self.flush()
             try:
                 while chunk := await stream.read():
+                    if body_filter is not None and not (chunk := body_filter.feed(chunk)):
+                        continue
                     conn.send_data(sid, chunk)
                     self.flush()
                     if conn.queued(sid):  # the client's window is shut: wait for it
@@ -262,6 +493,8 @@ class _Client(asyncio.Protocol):
                 conn.reset_stream(sid)
                 return
             stream = None
+            if body_filter is not None and (tail := body_filter.end()):
+                conn.send_data(sid, tail)
             conn.end_stream(sid)
         except asyncio.CancelledError:
             pass  # the client went away
@@ -277,3 +510,16 @@ class _Client(asyncio.Protocol):
                 if (item := request.body.get_nowait()) is not None:
                     conn.acknowledge_data(sid, item[1])
             self.flush()
+
+
+def _peer(transport: asyncio.Transport) -> PeerInfo:
+    """The client end as accepted: address, port, TLS, ALPN, verified certificate CN."""
+    name = transport.get_extra_info("peername")
+    sock = transport.get_extra_info("sockname")
+    ssl_object = transport.get_extra_info("ssl_object")
+    address, port = (str(name[0]), int(name[1])) if isinstance(name, tuple) else ("", 0)
+    local = int(sock[1]) if isinstance(sock, tuple) else 0
+    if ssl_object is None:
+        return PeerInfo(address, port, local_port=local)
+    return PeerInfo(address, port, tls=True, alpn=ssl_object.selected_alpn_protocol(),
+                    certificate=peer_common_name(ssl_object), local_port=local)

@@ -71,12 +71,15 @@ def _parser() -> argparse.ArgumentParser:
         "cloud", help="accept uplinks and expose the devices over HTTP/1.1 and h2c",
         description="Accept device uplinks on --listen (TLS server; h2c-reverse) and serve "
                     "/devices/<device-id>/<path> on --expose, forwarded as /<path> to that "
-                    "device; GET /devices lists the connected devices as JSON.",
+                    "device; with --expose-domain also <label>.DOMAIN/<path>, with "
+                    "--device-ports also a port per device; GET /devices lists the connected "
+                    "devices and their URLs as JSON.",
     )
     c.add_argument("--listen", type=_host_port, required=True, metavar="HOST:PORT",
                    help="where devices connect (TLS unless --plaintext)")
     c.add_argument("--expose", type=_host_port, required=True, metavar="HOST:PORT",
-                   help="plain HTTP/1.1 + HTTP/2 prior-knowledge (h2c) front door")
+                   help="HTTP/1.1 + HTTP/2 front door (h2c prior knowledge; TLS with "
+                        "--expose-cert)")
     c.add_argument("--cert", type=Path, help="cloud certificate chain (PEM)")
     c.add_argument("--key", type=Path, help="private key of --cert (PEM)")
     c.add_argument("--client-ca", type=Path, metavar="FILE",
@@ -88,6 +91,26 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--idle-timeout", type=_seconds, default=35.0, metavar="SECONDS",
                    help="drop a device that sent nothing for this long (it is PINGed first, "
                         "at 3/7 and 5/7 of it; default 35; 0 = never)")
+    c.add_argument("--expose-domain", metavar="DOMAIN",
+                   help="also route Host <label>.DOMAIN[:port] to the device of <label>, path "
+                        "as is (IDs that are not DNS labels: x-- + base32, see GET /devices)")
+    c.add_argument("--device-ports", metavar="LOW-HIGH",
+                   help="give every device its own front-door port from this range (kept "
+                        "across restarts in --state-dir)")
+    c.add_argument("--state-dir", type=Path, default=Path("uplink62676-state"), metavar="DIR",
+                   help="where the broker keeps its state (device ports); default "
+                        "./uplink62676-state")
+    c.add_argument("--port-idle-release", type=float, default=7 * 24 * 3600.0,
+                   metavar="SECONDS",
+                   help="free a device's port this long after it went away (default 7 days)")
+    c.add_argument("--expose-cert", type=Path, metavar="FILE",
+                   help="TLS on the front door: certificate chain (PEM); ALPN h2 and http/1.1")
+    c.add_argument("--expose-key", type=Path, metavar="FILE", help="private key of --expose-cert")
+    c.add_argument("--expose-client-ca", type=Path, metavar="FILE",
+                   help="CA bundle for optional client certificates at the front door")
+    c.add_argument("--max-requests-per-client", type=int, default=128, metavar="N",
+                   help="requests one client address may have in flight (default 128; beyond: "
+                        "503 + Retry-After, or REFUSED_STREAM)")
 
     d = sub.add_parser(
         "device", help="keep uplinks to a cloud and forward tunneled requests to a local server",
@@ -193,7 +216,10 @@ async def _until_signalled() -> None:
 async def _cloud(args: argparse.Namespace) -> int:
     from ..aio.cloud import CloudServer
     from ..aio.expose import ExposeServer
-    from ..io.tls import cloud_tls_context
+    from ..frontdoor import FrontDoorSettings
+    from ..frontdoor.ports import PortAssigner, parse_port_range
+    from ..io.portstore import PORT_FILE_NAME, PortStore
+    from ..io.tls import cloud_tls_context, frontdoor_tls_context
     from ..settings import CloudSettings
 
     validator = None
@@ -213,7 +239,22 @@ async def _cloud(args: argparse.Namespace) -> int:
                         token_validator=validator,  # type: ignore[arg-type]
                         allow_anonymous=True if (args.client_ca is None and validator is None)
                         else None)
-    expose = ExposeServer(cloud)
+    expose_ctx = None
+    if args.expose_cert is not None:
+        expose_ctx = frontdoor_tls_context(cert_file=args.expose_cert, key_file=args.expose_key,
+                                           client_ca_file=args.expose_client_ca)
+    ports = store = None
+    if args.device_ports is not None:
+        import time
+
+        low, high = parse_port_range(args.device_ports)
+        store = PortStore(args.state_dir / PORT_FILE_NAME)
+        ports = PortAssigner(low, high, idle_release=args.port_idle_release,
+                             leases=store.load(), now=time.time())
+    expose = ExposeServer(cloud, domain=args.expose_domain, ssl_context=expose_ctx,
+                          device_ports=ports, port_store=store,
+                          settings=FrontDoorSettings(
+                              max_requests_per_client=args.max_requests_per_client))
     try:
         await cloud.start(*args.listen)
         await expose.start(*args.expose)
@@ -356,6 +397,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("cloud needs --cert and --key (or the INSECURE --plaintext)")
     if (args.cert is None) != (args.key is None):
         parser.error("--cert and --key go together")
+    if args.command == "cloud":
+        if (args.expose_cert is None) != (args.expose_key is None):
+            parser.error("--expose-cert and --expose-key go together")
+        if args.expose_client_ca is not None and args.expose_cert is None:
+            parser.error("--expose-client-ca needs --expose-cert")
+        if not args.port_idle_release > 0:
+            parser.error("--port-idle-release must be positive")
+        if args.max_requests_per_client < 1:
+            parser.error("--max-requests-per-client must be >= 1")
     try:
         return asyncio.run(_cloud(args) if args.command == "cloud" else _device(args))
     except _Usage as exc:

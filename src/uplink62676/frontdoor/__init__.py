@@ -10,21 +10,42 @@ from __future__ import annotations
 
 from .answers import LocalAnswer, bad_gateway, device_listing, unknown_device
 from .connection import FrontDoorConnection
-from .events import RequestRouted
-from .routing import PathRouter, Route, RouteKind, Router, split_device_path
+from .events import PeerInfo, RequestRefused, RequestRouted
+from .labels import device_from_label, device_label, has_label
+from .limits import ClientLimits, busy
+from .routing import (
+    HostRouter,
+    PathRouter,
+    PortRouter,
+    Route,
+    RouteKind,
+    Router,
+    split_authority,
+    split_device_path,
+)
 from .settings import FrontDoorSettings
 
 __all__ = [
+    "ClientLimits",
     "FrontDoorConnection",
     "FrontDoorSettings",
+    "HostRouter",
     "LocalAnswer",
     "PathRouter",
+    "PeerInfo",
+    "PortRouter",
+    "RequestRefused",
     "RequestRouted",
     "Route",
     "RouteKind",
     "Router",
     "bad_gateway",
+    "busy",
+    "device_from_label",
+    "device_label",
     "device_listing",
+    "has_label",
+    "split_authority",
     "split_device_path",
     "unknown_device",
 ]

@@ -16,8 +16,10 @@ from typing import Protocol
 from .. import events as ev
 from ..tunnel import PREFACE_MAGIC, ErrorCode
 from .answers import LocalAnswer
+from .events import PeerInfo
 from .http1 import Http1Front
 from .http2 import Http2Front
+from .limits import Admission, ClientLimits
 from .routing import PathRouter, Router
 from .settings import FrontDoorSettings
 
@@ -59,12 +61,20 @@ class FrontDoorConnection:
     over, are ignored (that race is normal); a misuse raises
     :class:`~uplink62676.errors.LocalProtocolError`.  Once ``closed`` is
     True, write what ``data_to_send()`` holds and close the transport.
+
+    ``peer``: the client end as accepted (address, TLS); every
+    :class:`~.events.RequestRouted` carries it.  ``limits``: the front door's
+    shared :class:`~.limits.ClientLimits`; a request past the bound of its
+    address is answered by the connection itself (:class:`~.events.RequestRefused`).
     """
 
     def __init__(self, settings: FrontDoorSettings | None = None, router: Router | None = None,
-                 *, now: float = 0.0) -> None:
+                 *, now: float = 0.0, peer: PeerInfo | None = None,
+                 limits: ClientLimits | None = None) -> None:
         self.settings = settings or FrontDoorSettings()
         self.router: Router = router or PathRouter()
+        self.peer = peer
+        self._admission = Admission(limits, peer, self.settings.retry_after)
         self._side: _Side | None = None
         self._first = bytearray()
         self._closed = False
@@ -113,8 +123,8 @@ class FrontDoorConnection:
             return []  # could still be HTTP/2
         first = bytes(self._first)
         self._first.clear()
-        side = (Http2Front if have == PREFACE_MAGIC else Http1Front)(self.settings, self.router,
-                                                                     now)
+        side = (Http2Front if have == PREFACE_MAGIC else Http1Front)(
+            self.settings, self.router, now, self._admission)
         self._side = side
         return side.receive_data(first, now)
 

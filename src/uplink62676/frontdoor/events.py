@@ -16,7 +16,31 @@ import attrs
 from ..events import Event, Headers, _headers_repr, _target_repr
 from .routing import Route
 
-__all__ = ["RequestRouted"]
+__all__ = ["PeerInfo", "RequestRefused", "RequestRouted"]
+
+
+@attrs.frozen(slots=True)
+class PeerInfo:
+    """The client end of a front-door connection, as the adapter accepted it.
+
+    ``address``: the client's IP (what per-client limits count; ``""`` when
+    unknown); ``tls``: the connection is TLS (``scheme`` is then ``https``);
+    ``alpn``: the protocol TLS negotiated; ``certificate``: the subject CN of
+    a verified client certificate (``--expose-client-ca``); ``local_port``: the
+    front-door port it reached.  Authentication reads these (DEV-R18).
+    """
+
+    address: str = ""
+    port: int = 0
+    tls: bool = False
+    alpn: str | None = None
+    certificate: str | None = None
+    local_port: int = 0
+
+    @property
+    def scheme(self) -> str:
+        """``https`` over TLS, else ``http``: the client-visible scheme (DEV-R14)."""
+        return "https" if self.tls else "http"
 
 
 @attrs.frozen(slots=True)
@@ -27,6 +51,7 @@ class RequestRouted(Event):
     connection's own (1, 2, 3, ... one exchange at a time).  ``headers``
     has no pseudo-headers and no hop-by-hop fields.  ``end_stream``: the
     request has no body (no ``DataReceived``/``StreamEnded`` follow).
+    ``peer``: the connection's client end (address, TLS), when the adapter gave it.
     """
 
     stream_id: int
@@ -38,3 +63,23 @@ class RequestRouted(Event):
     content_length: int | None = None
     end_stream: bool = False
     http_version: str = "2"
+    peer: PeerInfo | None = None
+
+    @property
+    def scheme(self) -> str:
+        """The scheme the client used: ``https`` when its connection is TLS."""
+        return self.peer.scheme if self.peer is not None else "http"
+
+
+@attrs.frozen(slots=True)
+class RequestRefused(Event):
+    """A request the front door refused itself before routing it (``reason`` says why).
+
+    Already answered: HTTP/1.1 503 with ``Retry-After``, HTTP/2 REFUSED_STREAM.
+    """
+
+    stream_id: int
+    method: str
+    target: str = attrs.field(repr=_target_repr)
+    peer: PeerInfo | None
+    reason: str

@@ -23,7 +23,8 @@ from ..errors import LocalProtocolError
 from ..httpheaders import strip_hop_by_hop
 from ..tunnel import ErrorCode
 from .answers import LocalAnswer
-from .events import RequestRouted
+from .events import RequestRefused, RequestRouted
+from .limits import Admission
 from .routing import Router
 from .settings import FrontDoorSettings
 
@@ -43,9 +44,12 @@ class Http1Front:
 
     http_version = "1.1"
 
-    def __init__(self, settings: FrontDoorSettings, router: Router, now: float) -> None:
+    def __init__(self, settings: FrontDoorSettings, router: Router, now: float,
+                 admission: Admission | None = None) -> None:
         self.settings = settings
         self.router = router
+        self._admission = admission or Admission(None, None)
+        self._held = False  # this exchange holds a slot of the client's bound
         self._h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_head_size)
         self._out: list[bytes | bytearray | memoryview] = []
         self.closed = False
@@ -158,8 +162,15 @@ class Http1Front:
         end = type(peek) is h11.EndOfMessage
         self._body_done = end
         self._deadline = None if end else self._now + self.settings.body_idle_timeout
+        admission = self._admission
+        if not admission.admit():
+            out.append(RequestRefused(self._sid, method, target, admission.peer,
+                                      "too many requests in flight from this address"))
+            self.answer(self._sid, admission.busy)  # the body, if any, is read and dropped
+            return
+        self._held = True
         out.append(RequestRouted(self._sid, method, target, host, headers, route, length, end,
-                                 request.http_version.decode("ascii")))
+                                 request.http_version.decode("ascii"), admission.peer))
         if not end and self._h11.they_are_waiting_for_100_continue:
             self._send(h11.InformationalResponse(status_code=100, headers=[]))
         if type(peek) is h11.Data:
@@ -194,8 +205,14 @@ class Http1Front:
             self._started = True
         return self._gone(reason, out, code=ErrorCode.PROTOCOL_ERROR, by_peer=False)
 
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self._admission.leave()
+
     def _gone(self, reason: str, out: list[ev.Event], code: int = ErrorCode.NO_ERROR,
               by_peer: bool = True) -> list[ev.Event]:
+        self._release()
         if self._wait is _Wait.EXCHANGE and not (self._answered and self._body_done):
             out.append(ev.StreamReset(self._sid, ErrorCode.CANCEL, by_peer=True, reason=reason))
         self.closed = True
@@ -287,6 +304,7 @@ class Http1Front:
             return
         self._send(h11.EndOfMessage())
         self._answered = True
+        self._release()
         if self._body_done:
             self._next_cycle()
         else:
@@ -303,6 +321,7 @@ class Http1Front:
             return
         self._h11.send_failed()
         self._answered = self._body_done = True
+        self._release()
         self.closed = True
         self.close_reason = f"response of stream {stream_id} aborted"
 
@@ -311,6 +330,7 @@ class Http1Front:
 
     def close(self) -> None:
         """Close after what is queued (no new request is read)."""
+        self._release()
         self.closed = True
         self.close_reason = self.close_reason or "closed by the front door"
 

@@ -18,7 +18,8 @@ from ..errors import LocalProtocolError
 from ..httpheaders import strip_hop_by_hop
 from ..tunnel import ErrorCode, Role, Tunnel
 from .answers import LocalAnswer
-from .events import RequestRouted
+from .events import RequestRefused, RequestRouted
+from .limits import Admission
 from .routing import Router
 from .settings import FrontDoorSettings
 
@@ -28,12 +29,13 @@ _STATUS = {n: str(n).encode() for n in range(100, 600)}
 
 
 class _Stream:
-    __slots__ = ("answered", "client_done", "method")
+    __slots__ = ("answered", "client_done", "held", "method")
 
     def __init__(self, method: str, client_done: bool) -> None:
         self.method = method
         self.client_done = client_done
         self.answered = False  # our side ended: the client's body is dropped
+        self.held = True  # holds a slot of the client's bound (Admission)
 
 
 class Http2Front:
@@ -41,9 +43,11 @@ class Http2Front:
 
     http_version = "2"
 
-    def __init__(self, settings: FrontDoorSettings, router: Router, now: float) -> None:
+    def __init__(self, settings: FrontDoorSettings, router: Router, now: float,
+                 admission: Admission | None = None) -> None:
         self.settings = settings
         self.router = router
+        self._admission = admission or Admission(None, None)
         self.tunnel = Tunnel(Role.DEVICE, settings.http2, now=now, manual_flow_control=True)
         self._streams: dict[int, _Stream] = {}
         self._now = now
@@ -87,6 +91,7 @@ class Http2Front:
                 end = type(nxt) is ev.StreamEnded and nxt.stream_id == e.stream_id
                 if end:
                     skip = i + 1
+                # A refused stream's DATA and END_STREAM find no stream: acknowledged, dropped.
                 out.append(self._request(e, end))
             elif kind is ev.StreamEnded:
                 assert isinstance(e, ev.StreamEnded)
@@ -111,23 +116,38 @@ class Http2Front:
                 out.append(e)
         return out
 
-    def _request(self, e: ev.RequestReceived, end: bool) -> RequestRouted:
+    def _request(self, e: ev.RequestReceived, end: bool) -> RequestRouted | RequestRefused:
         authority = e.authority
         if authority is None:
             authority = next((v.decode("latin-1") for k, v in e.headers if k == b"host"), None)
+        admission = self._admission
+        if not admission.admit():
+            with contextlib.suppress(LocalProtocolError):
+                self.tunnel.reset_stream(e.stream_id, ErrorCode.REFUSED_STREAM)
+            return RequestRefused(e.stream_id, e.method, e.path, admission.peer,
+                                  "too many requests in flight from this address")
         self._streams[e.stream_id] = _Stream(e.method, end)
         self._idle_since = None
         return RequestRouted(e.stream_id, e.method, e.path, authority,
                              tuple(strip_hop_by_hop(e.headers)),
-                             self.router(e.method, e.path, authority), e.content_length, end)
+                             self.router(e.method, e.path, authority), e.content_length, end,
+                             peer=admission.peer)
+
+    def _leave(self, s: _Stream) -> None:
+        if s.held:
+            s.held = False
+            self._admission.leave()
 
     def _forget(self, stream_id: int) -> None:
-        self._streams.pop(stream_id, None)
+        s = self._streams.pop(stream_id, None)
+        if s is not None:
+            self._leave(s)
         if not self._streams:
             self._idle_since = self._now
 
     def _drop_all(self, out: list[ev.Event], reason: str) -> None:
-        for sid in self._streams:
+        for sid, s in self._streams.items():
+            self._leave(s)
             out.append(ev.StreamReset(sid, ErrorCode.CANCEL, by_peer=True, reason=reason))
         self._streams.clear()
 
@@ -170,6 +190,7 @@ class Http2Front:
 
     def _answered(self, stream_id: int, s: _Stream) -> None:
         s.answered = True
+        self._leave(s)
         if s.client_done:
             self._forget(stream_id)
 
@@ -209,7 +230,10 @@ class Http2Front:
             self.send_data(stream_id, answer.body, end_stream=True)
 
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.INTERNAL_ERROR) -> None:
-        if self._streams.pop(stream_id, None) is None or self.tunnel.closed or self._lost:
+        s = self._streams.pop(stream_id, None)
+        if s is not None:
+            self._leave(s)
+        if s is None or self.tunnel.closed or self._lost:
             return
         if not self._streams:
             self._idle_since = self._now

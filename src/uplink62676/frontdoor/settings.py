@@ -36,6 +36,13 @@ class FrontDoorSettings:
     make the connection stop asking for more (``wants_data``), the HTTP/1.1
     twin of an HTTP/2 window.  An HTTP/2 connection without streams is closed
     (GOAWAY NO_ERROR) after ``idle_timeout``.
+
+    ``max_requests_per_client``: requests one client address may have in
+    flight across all its connections (:class:`~.limits.ClientLimits`); past it,
+    503 with ``Retry-After: retry_after`` (HTTP/1.1) or REFUSED_STREAM (HTTP/2).
+    128 by default: one full HTTP/2 connection (100 streams) and more, so a
+    load generator or a NAT of several clients is not cut off, while a client
+    opening connection after connection is.
     """
 
     http2: DeviceSettings = attrs.field(factory=_http2_default)
@@ -44,3 +51,5 @@ class FrontDoorSettings:
     head_timeout: float = attrs.field(default=30.0, validator=_positive)
     body_idle_timeout: float = attrs.field(default=60.0, validator=_positive)
     body_window: int = attrs.field(default=256 * 1024, validator=_positive)
+    max_requests_per_client: int = attrs.field(default=128, validator=_positive)
+    retry_after: int = attrs.field(default=1, validator=_positive)

@@ -25,10 +25,12 @@ from ..errors import ConfigurationError, TransportError
 
 __all__ = [
     "ALPN_PROTOCOLS",
+    "FRONTDOOR_ALPN",
     "check_alpn",
     "cloud_tls_context",
     "describe_tls_error",
     "device_tls_context",
+    "frontdoor_tls_context",
     "is_ip_literal",
     "peer_common_name",
 ]
@@ -120,6 +122,33 @@ def cloud_tls_context(
     if has_ca:
         _load_ca(ctx, client_ca_file, client_ca_data)
         ctx.verify_mode = ssl.CERT_OPTIONAL if require_client_cert is False else ssl.CERT_REQUIRED
+    return ctx
+
+
+#: ALPN of the front door, server preference first: h2 clients get HTTP/2 over TLS.
+FRONTDOOR_ALPN = ("h2", "http/1.1")
+
+
+def frontdoor_tls_context(
+    *,
+    cert_file: str | os.PathLike[str],
+    key_file: str | os.PathLike[str] | None = None,
+    client_ca_file: str | os.PathLike[str] | None = None,
+) -> ssl.SSLContext:
+    """TLS server context of the cloud's front door (ordinary HTTP clients, not uplinks).
+
+    Unlike the uplink (UPL-R3) it offers ALPN ``h2`` then ``http/1.1``, so an
+    HTTP/2 client negotiates h2 and just sends its preface (the front door
+    sniffs it).  With ``client_ca_file`` a client certificate is asked for and
+    verified when sent, but not required (API clients may present one; others
+    authenticate otherwise).
+    """
+    ctx = _harden(ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER))
+    ctx.set_alpn_protocols(list(FRONTDOOR_ALPN))
+    _load_chain(ctx, cert_file, key_file)
+    if client_ca_file is not None:
+        _load_ca(ctx, client_ca_file, None)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
     return ctx
 
 

@@ -1,0 +1,111 @@
+"""Where client authentication and URI rewriting plug into the front door (no-ops for now).
+
+Two modules are written elsewhere against these faces; the adapter
+(:mod:`uplink62676.aio.expose`) calls them at exactly one place each:
+
+* :class:`Authorizer` -- ``authorize(request) -> Decision``, for every request
+  routed to a device or to ``GET /devices``, before anything reaches a device
+  (DEV-R18).  The request carries the client address and TLS
+  (:class:`~.events.PeerInfo`), its headers and its route.  :func:`allow_all`
+  is today's behaviour.
+* :class:`Rewriter` -- ``request_headers(request)``: the header fields sent to
+  the device (forwarding headers, DEV-R17; credentials stripped, DEV-R18);
+  ``response_body(request, status, headers)``: a :class:`BodyFilter` the
+  device's answer passes through (DEV-R16), or None to relay it as is.  With a
+  filter the adapter drops ``content-length`` (the length may change).
+  :class:`IdentityRewriter` is today's behaviour.
+
+:func:`client_origin` is the origin the device sees as ``:scheme`` /
+``:authority`` (UPL-59, DEV-R14 (1)): by virtual host or own port, the client's
+``Host`` as it reached the front door and ``https`` when the front door is TLS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+
+from ..events import Headers
+from .answers import LocalAnswer
+from .events import RequestRouted
+
+__all__ = ["ALLOW", "Authorizer", "BodyFilter", "Decision", "IdentityRewriter", "Rewriter",
+           "allow_all", "client_origin"]
+
+
+@attrs.frozen(slots=True)
+class Decision:
+    """What :class:`Authorizer` decided for one request.
+
+    ``allowed`` False: the front door sends ``answer`` (a 401 with its
+    challenge, a 404 indistinguishable from a missing device, ...; a plain 403
+    when None) and the device sees nothing.  ``principal``: who the client is
+    (logs only, never secrets).  ``may_see``: for ``GET /devices``, which device
+    IDs this client may see listed (None: all).
+    """
+
+    allowed: bool = True
+    answer: LocalAnswer | None = None
+    principal: str | None = None
+    may_see: Callable[[str], bool] | None = attrs.field(default=None, eq=False)
+
+
+ALLOW = Decision()
+FORBIDDEN = LocalAnswer.text(403, "forbidden\n")
+
+
+class Authorizer(Protocol):
+    """Decides whether one routed request may go on (called once per request)."""
+
+    def __call__(self, request: RequestRouted) -> Decision: ...
+
+
+def allow_all(request: RequestRouted) -> Decision:
+    """No authentication at the front door (today's behaviour)."""
+    return ALLOW
+
+
+class BodyFilter(Protocol):
+    """Transforms one response body as it streams; may hold octets back until :meth:`end`."""
+
+    def feed(self, data: bytes) -> bytes: ...
+    def end(self) -> bytes: ...
+
+
+class Rewriter(Protocol):
+    """What passes between the client and the device (headers in, body out)."""
+
+    def request_headers(self, request: RequestRouted) -> Headers: ...
+    def response_body(self, request: RequestRouted, status: int,
+                      headers: Headers) -> BodyFilter | None: ...
+
+
+@attrs.frozen(slots=True)
+class IdentityRewriter:
+    """Headers as the client sent them (hop-by-hop fields already gone), bodies untouched."""
+
+    def request_headers(self, request: RequestRouted) -> Headers:
+        return request.headers
+
+    def response_body(self, request: RequestRouted, status: int,
+                      headers: Headers) -> BodyFilter | None:
+        return None
+
+
+def client_origin(request: RequestRouted, device_id: str) -> tuple[str, str]:
+    """``(scheme, authority)`` the device sees as ``:scheme`` / ``:authority``.
+
+    By virtual host or own port (no ``route.prefix``): the client's ``Host`` /
+    ``:authority`` (``device_id`` when it sent none) and ``https`` when the front
+    door is TLS, so the device's URIs point back through the cloud as they are
+    (UPL-59, DEV-R14).  On the path route the device cannot know the
+    ``/devices/<id>`` prefix, so URIs built from the client's origin would miss
+    it; until the answers are rewritten there (DEV-R16) it keeps seeing
+    ``https`` + its device ID (UPL-R20), whose URIs clients resolve by path
+    (UPL-R21).
+    """
+    if request.route.prefix:
+        return "https", device_id
+    return request.scheme, request.authority or device_id
