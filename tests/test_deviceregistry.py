@@ -61,3 +61,25 @@ def test_to_json_matches_the_former_time_strftime_output(since: float) -> None:
         "auth": "AccessToken",
         "protocol": "h2c-reverse/websocket",
     }
+
+
+def test_parallel_uplinks_coexist_and_a_reconnect_replaces_its_predecessor() -> None:
+    """uplink.md 9.3 (parallel uplinks): two uplinks of one device (other upgrade paths or
+    mechanisms) both stay; a reconnect of one of them replaces only its predecessor; lookups
+    go to the newest; the device is gone only when its last uplink is."""
+    reg: InMemoryDeviceRegistry[str] = InMemoryDeviceRegistry()
+    a = DeviceInfo("cam", 1.0, "p1", "mTLS", "h2c-reverse", "/uplink/a")
+    b = DeviceInfo("cam", 2.0, "p2", "mTLS", "h2c-reverse/websocket", "/uplink/a")
+    c = DeviceInfo("cam", 3.0, "p3", "mTLS", "h2c-reverse", "/uplink/c")
+    assert reg.register(a, "A") == ()
+    assert reg.register(b, "B") == ()  # same path, other mechanism: parallel
+    assert reg.register(c, "C") == ()
+    assert reg.handles("cam") == ["C", "B", "A"] and reg.lookup("cam") == "C"
+    again = DeviceInfo("cam", 4.0, "p4", "mTLS", "h2c-reverse", "/uplink/a")
+    assert reg.register(again, "A2") == ("A",)  # same uplink reconnected: close the old one
+    assert reg.handles("cam") == ["A2", "C", "B"]
+    assert [u.peer for u in reg.uplinks("cam")] == ["p4", "p3", "p2"]
+    assert reg.unregister("cam", "A") is False  # already replaced
+    assert reg.unregister("cam", "A2") is False and reg.unregister("cam", "C") is False
+    assert reg.devices() == [b]
+    assert reg.unregister("cam", "B") is True and reg.devices() == []

@@ -125,7 +125,7 @@ async def test_devices_listing_and_404(pki: Pki) -> None:
         _, out, _ = await _run("curl", "-sS", f"{s.base}/devices")
         listing = json.loads(out)
         assert [d["id"] for d in listing] == ["cam-1"]
-        assert set(listing[0]) == {"id", "since", "peer", "auth", "protocol", "urls"}
+        assert set(listing[0]) == {"id", "since", "peer", "auth", "protocol", "urls", "uplinks"}
         assert listing[0]["urls"] == [f"{s.base}/devices/cam-1/"]
         assert listing[0]["auth"] == "mTLS" and listing[0]["protocol"] == "h2c-reverse"
         _, out, _ = await _run("curl", "-sS", "-w", "%{http_code}", f"{s.base}/devices/ghost/x")

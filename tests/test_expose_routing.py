@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -93,8 +94,11 @@ async def test_device_ports_open_on_connect_and_survive_a_restart(pki: Pki, tmp_
     path = tmp_path / "device-ports.json"
 
     def setup() -> _Setup:
-        return _Setup(pki, ("cam-2", "cam-1"), device_ports=PortAssigner(low, low + 3),
-                      port_store=PortStore(path))
+        store = PortStore(path)  # as the CLI does: the assigner starts from the stored leases
+        return _Setup(pki, ("cam-2", "cam-1"),
+                      device_ports=PortAssigner(low, low + 3, leases=store.load(),
+                                                now=time.time()),
+                      port_store=store)
 
     async with setup() as s:
         ports = {d: s.expose.ports.lookup(d) for d in ("cam-1", "cam-2")}  # type: ignore[union-attr]

@@ -1,10 +1,13 @@
 """Which devices are connected to the cloud, and through which uplink, sans-I/O.
 
-The registry maps a device ID to the uplink that serves it (an opaque *handle*: the
-adapter's connection object, or a key when the registry lives elsewhere) and to the
-:class:`DeviceInfo` that ``GET /devices`` shows.  It holds the one rule of who stays:
-a newer uplink of a device replaces the older one, which the caller then closes (a device
-that reconnects while its old connection lingers must not be listed twice).
+The registry maps a device ID to the uplinks that serve it (opaque *handles*: the
+adapter's connection objects, or keys when the registry lives elsewhere) and to the
+:class:`DeviceInfo` that ``GET /devices`` shows.  It holds the rules of who stays
+(uplink.md section 9.3): a device may keep **parallel uplinks** -- different upgrade
+paths or mechanisms, told apart by :attr:`DeviceInfo.uplink` -- and they coexist; a
+**reconnect of the same uplink** replaces its predecessor, which the caller then closes
+(a device that reconnects while its old connection lingers must not be listed twice);
+requests go to the newest uplink first.
 
 :class:`DeviceRegistry` is the small interface the cloud adapter needs, so that other
 rules (parallel uplinks of one device) and other stores (a cluster's shared one) can
@@ -32,6 +35,13 @@ class DeviceInfo:
     peer: str
     auth: str
     protocol: str = "h2c-reverse"
+    #: Which of the device's uplinks this is: the upgrade request's path (uplink.md 9.3).
+    path: str = "/"
+
+    @property
+    def uplink(self) -> str:
+        """The key of this uplink among the device's parallel ones: mechanism and path."""
+        return f"{self.protocol} {self.path}"
 
     def to_json(self) -> dict[str, Any]:
         since = datetime.datetime.fromtimestamp(self.since, tz=datetime.UTC)
@@ -43,20 +53,36 @@ class DeviceInfo:
             "protocol": self.protocol,
         }
 
+    def uplink_json(self) -> dict[str, Any]:
+        """This uplink alone, for the ``uplinks`` list of ``GET /devices``."""
+        entry = self.to_json()
+        del entry["id"]
+        entry["path"] = self.path
+        return entry
+
 
 class DeviceRegistry(Protocol[H]):
     """Connected devices and their uplinks' handles."""
 
     def register(self, info: DeviceInfo, handle: H) -> tuple[H, ...]:
-        """Record ``handle`` as ``info.device_id``'s uplink; returns the handles to close."""
+        """Record ``handle`` as ``info.device_id``'s uplink ``info.uplink``; returns the
+        handles to close (the predecessor of that same uplink)."""
         ...
 
     def unregister(self, device_id: str, handle: H) -> bool:
-        """Forget ``handle``; True when that removed the device (it is gone now)."""
+        """Forget ``handle``; True when that removed the device (no uplink of it is left)."""
         ...
 
     def lookup(self, device_id: str) -> H | None:
-        """The handle that serves ``device_id`` now."""
+        """The handle that serves ``device_id`` now (its newest uplink)."""
+        ...
+
+    def handles(self, device_id: str) -> list[H]:
+        """Every uplink handle of ``device_id``, newest first."""
+        ...
+
+    def uplinks(self, device_id: str) -> list[DeviceInfo]:
+        """Every uplink of ``device_id`` as ``GET /devices`` shows it, newest first."""
         ...
 
     def info(self, device_id: str) -> DeviceInfo | None:
@@ -69,37 +95,61 @@ class DeviceRegistry(Protocol[H]):
 
 
 class InMemoryDeviceRegistry(Generic[H]):
-    """One uplink per device, the newest wins; a plain dict."""
+    """Parallel uplinks per device, the newest first; plain dicts."""
 
-    __slots__ = ("_entries",)
+    __slots__ = ("_entries", "_seq")
 
     def __init__(self) -> None:
-        self._entries: dict[str, tuple[H, DeviceInfo]] = {}
+        # device -> uplink key -> (handle, info, registration number)
+        self._entries: dict[str, dict[str, tuple[H, DeviceInfo, int]]] = {}
+        self._seq = 0
 
     def register(self, info: DeviceInfo, handle: H) -> tuple[H, ...]:
-        old = self._entries.get(info.device_id)
-        self._entries[info.device_id] = (handle, info)
+        self._seq += 1
+        uplinks = self._entries.setdefault(info.device_id, {})
+        old = uplinks.get(info.uplink)
+        uplinks[info.uplink] = (handle, info, self._seq)
         if old is None or old[0] is handle:
             return ()
         return (old[0],)
 
     def unregister(self, device_id: str, handle: H) -> bool:
-        entry = self._entries.get(device_id)
-        if entry is None or entry[0] is not handle:
+        uplinks = self._entries.get(device_id)
+        if uplinks is None:
+            return False
+        for key, (known, _, _) in uplinks.items():
+            if known is handle:
+                del uplinks[key]
+                break
+        else:
             return False  # already replaced by a newer uplink: that one stays
+        if uplinks:
+            return False
         del self._entries[device_id]
         return True
 
+    def _newest_first(self, device_id: str) -> list[tuple[H, DeviceInfo, int]]:
+        uplinks = self._entries.get(device_id)
+        if not uplinks:
+            return []
+        return sorted(uplinks.values(), key=lambda entry: -entry[2])
+
     def lookup(self, device_id: str) -> H | None:
-        entry = self._entries.get(device_id)
-        return entry[0] if entry is not None else None
+        entries = self._newest_first(device_id)
+        return entries[0][0] if entries else None
+
+    def handles(self, device_id: str) -> list[H]:
+        return [entry[0] for entry in self._newest_first(device_id)]
 
     def info(self, device_id: str) -> DeviceInfo | None:
-        entry = self._entries.get(device_id)
-        return entry[1] if entry is not None else None
+        entries = self._newest_first(device_id)
+        return entries[0][1] if entries else None
+
+    def uplinks(self, device_id: str) -> list[DeviceInfo]:
+        return [entry[1] for entry in self._newest_first(device_id)]
 
     def devices(self) -> list[DeviceInfo]:
-        return [self._entries[k][1] for k in sorted(self._entries)]
+        return [info for k in sorted(self._entries) if (info := self.info(k)) is not None]
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -165,7 +165,7 @@ class _CloudConnection(asyncio.Protocol):
 
     __slots__ = ("accepted", "auth_task", "can_write", "closed", "flush_pending", "info",
                  "loop", "peer", "pings", "reserved", "server", "slot_waiters", "streams",
-                 "timer", "timer_at", "transport", "uplink")
+                 "timer", "timer_at", "transport", "upgrade_path", "uplink")
 
     def __init__(self, server: CloudServer) -> None:
         self.server = server
@@ -176,6 +176,7 @@ class _CloudConnection(asyncio.Protocol):
         self.peer = "?"
         self.info: DeviceInfo | None = None
         self.accepted: Accept | None = None
+        self.upgrade_path = "/"
         self.auth_task: asyncio.Task[None] | None = None
         self.streams: dict[int, _Stream] = {}
         self.pings: dict[bytes, tuple[float, asyncio.Future[float]]] | None = None  # lazily
@@ -331,7 +332,7 @@ class _CloudConnection(asyncio.Protocol):
         assert self.accepted is not None
         accepted = self.accepted
         self.info = DeviceInfo(accepted.identity, time.time(), self.peer, accepted.method.value,
-                               accepted.protocol)
+                               accepted.protocol, self.upgrade_path)
         self.server._register(self)
 
     def _on_refused(self, e: ev.UpgradeRefused) -> None:
@@ -355,6 +356,7 @@ class _CloudConnection(asyncio.Protocol):
         ctx = UpgradeContext(self.peer, request.target, request.host, request.headers,
                              peer_common_name(ssl_object), request.bearer_token,
                              request.websocket)
+        self.upgrade_path = ctx.path or "/"
         policy = self.server.authenticator
         decision = policy.decide(ctx)
         if isinstance(decision, ValidateToken):
@@ -435,11 +437,15 @@ class _CloudConnection(asyncio.Protocol):
             self.flush()
         self.wake_slot_waiters()
 
-    def close(self, reason: str = "closed by the cloud") -> None:
+    def goaway(self, reason: str) -> None:
+        """GOAWAY NO_ERROR: no new streams; the ones in flight may finish (UPL-R24)."""
         if self.uplink.phase is Phase.HTTP2:
             with contextlib.suppress(LocalProtocolError):
                 self.uplink.close(ErrorCode.NO_ERROR, reason)
         self._flush_now()
+
+    def close(self, reason: str = "closed by the cloud") -> None:
+        self.goaway(reason)
         if self.transport is not None:
             self.transport.close()
 
@@ -553,6 +559,14 @@ class CloudServer:
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
+    def begin_shutdown(self, reason: str = "cloud shutting down") -> None:
+        """Stop accepting uplinks and send every device GOAWAY, so it moves (to another
+        node, or back when this one returns); requests in flight may still finish."""
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self._connections):
+            conn.goaway(reason)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
@@ -582,8 +596,8 @@ class CloudServer:
         info = conn.info
         assert info is not None
         for old in self._registry.register(info, conn):
-            log.warning("device %s connected again from %s; closing its older uplink from %s",
-                        info.device_id, conn.peer, old.peer)
+            log.warning("device %s reconnected uplink %s from %s; closing its predecessor from %s",
+                        info.device_id, info.path, conn.peer, old.peer)
             old.close("replaced by a newer uplink of the same device")
         log.info("device %s connected from %s (%s)", info.device_id, conn.peer, info.auth)
         self._changed(info.device_id, info)
@@ -620,10 +634,24 @@ class CloudServer:
                     self._waiters.discard(waiter)
         await asyncio.wait_for(_wait(), timeout)
 
+    def uplinks(self, device_id: str) -> list[DeviceInfo]:
+        """Every uplink of ``device_id`` (parallel uplinks coexist, uplink.md 9.3), newest first."""
+        return self._registry.uplinks(device_id)
+
+    def _pick(self, device_id: str) -> _CloudConnection | None:
+        """The newest healthy uplink of ``device_id``: open and not draining."""
+        fallback = None
+        for conn in self._registry.handles(device_id):
+            if conn.closed:
+                continue
+            if conn.uplink.phase is Phase.HTTP2:
+                return conn
+            fallback = fallback or conn
+        return fallback
+
     def disconnect(self, device_id: str) -> None:
-        """Close a device's uplink (GOAWAY)."""
-        conn = self._registry.lookup(device_id)
-        if conn is not None:
+        """Close every uplink of a device (GOAWAY)."""
+        for conn in self._registry.handles(device_id):
             conn.close()
 
     # --- requests -----------------------------------------------------------------------------
@@ -650,8 +678,8 @@ class CloudServer:
         :class:`KeyError` for an unknown device and :class:`TransportError`
         when the device goes away first.
         """
-        conn = self._registry.lookup(device_id)
-        if conn is None or conn.closed:
+        conn = self._pick(device_id)
+        if conn is None:
             raise KeyError(device_id)
         # Queue behind the device's MAX_CONCURRENT_STREAMS instead of failing.
         if conn.slot_waiters or conn.uplink.stream_slots - conn.reserved <= 0:
@@ -731,7 +759,7 @@ class CloudServer:
 
     async def ping(self, device_id: str, timeout: float = 10.0) -> float:
         """PING a device over its uplink; returns the round trip in seconds."""
-        conn = self._registry.lookup(device_id)
+        conn = self._pick(device_id)
         if conn is None:
             raise KeyError(device_id)
         return await conn.ping(timeout)

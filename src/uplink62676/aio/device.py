@@ -314,7 +314,7 @@ class _Runner:
             self.conn = None
         return session
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 0.0) -> None:
         conn = self.conn
         self.stopping = True
         if conn is not None:
@@ -322,6 +322,14 @@ class _Runner:
                 conn.apply(conn.session.close())  # GOAWAY (UPL-R24)
                 conn.flush_now()
                 await asyncio.wait_for(conn.drain(), 1.0)
+            # Requests in flight may finish for ``grace`` seconds (the cloud reads them).
+            pending = [r._task for r in conn.requests.values()
+                       if r._task is not None and not r._task.done()]
+            if pending and grace > 0:
+                await asyncio.wait(pending, timeout=grace)
+                with contextlib.suppress(Exception):
+                    conn.flush_now()
+                    await asyncio.wait_for(conn.drain(), 1.0)
             conn.writer.transport.abort()  # wakes the reader at once
         if self.task is not None:
             self.task.cancel()
@@ -351,10 +359,11 @@ class DeviceAgent(AgentBase[Handler, UplinkSpec, _Runner]):
         for spec in self._specs.values():
             self._launch(spec)
 
-    async def stop(self) -> None:
-        """Close every uplink (GOAWAY when connected) and stop."""
+    async def stop(self, grace: float = 0.0) -> None:
+        """Close every uplink (GOAWAY when connected) and stop; requests in flight get
+        ``grace`` seconds to finish first."""
         self._running = False
-        await asyncio.gather(*(r.stop() for r in self._runners.values()))
+        await asyncio.gather(*(r.stop(grace) for r in self._runners.values()))
         self._runners.clear()
 
     async def __aenter__(self) -> DeviceAgent:

@@ -47,7 +47,7 @@ from ..frontdoor import (
     split_device_path,
     unknown_device,
 )
-from ..frontdoor.answers import device_urls
+from ..frontdoor.answers import LocalAnswer, device_urls
 from ..frontdoor.hooks import (
     FORBIDDEN,
     Authorizer,
@@ -154,7 +154,26 @@ class ExposeServer:
         port = self.ports.lookup(device_id) if self.ports is not None else None
         return port if port in self._port_servers else None
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 0.0) -> None:
+        """Stop: no new connections; requests in flight get ``grace`` seconds to finish, then
+        those without a response head are answered 503 and the others reset; then every
+        client connection is closed."""
+        servers = [s for s in (self._server, *self._port_servers.values()) if s is not None]
+        for server in servers:
+            server.close()  # stop accepting first
+        pending = [r.task for c in self._clients for r in c.requests.values()
+                   if r.task is not None and not r.task.done()]
+        if pending and grace > 0:
+            log.info("front door: %d requests in flight, waiting up to %g s", len(pending), grace)
+            await asyncio.wait(pending, timeout=grace)
+        for client in list(self._clients):
+            client.stopping = True
+        pending = [t for t in pending if not t.done()]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+            await asyncio.sleep(0)  # let the 503s / resets be written
         if self.ports is not None and self.cloud.on_change == self._device_changed:
             self.cloud.on_change = self._chained
         if self._expiry is not None:
@@ -162,12 +181,9 @@ class ExposeServer:
             self._expiry = None
         for task in list(self._tasks):
             task.cancel()
-        servers = [s for s in (self._server, *self._port_servers.values()) if s is not None]
         self._port_servers.clear()
-        for server in servers:
-            server.close()
         for client in list(self._clients):
-            client.abort()
+            client.close()
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2.0)
@@ -263,6 +279,7 @@ class ExposeServer:
     def listing_entry(self, info: DeviceInfo, authority: str | None) -> dict[str, object]:
         """``info`` as ``GET /devices`` shows it, with every URL that reaches the device."""
         entry: dict[str, object] = dict(info.to_json())
+        entry["uplinks"] = [u.uplink_json() for u in self.cloud.uplinks(info.device_id)]
         label = None
         if self.domain:
             if has_label(info.device_id):
@@ -290,10 +307,16 @@ class _Request:
         self.ended = not has_body
 
 
+#: What a request still waiting for its device gets when the cloud stops.
+SHUTTING_DOWN = LocalAnswer(503, b"the cloud is shutting down; retry later\n",
+                            extra=((b"retry-after", b"5"),))
+
+
 class _Client(asyncio.Protocol):
     """One accepted client: socket <-> FrontDoorConnection, plus one task per device request."""
 
     def __init__(self, server: ExposeServer, router: Router) -> None:
+        self.stopping = False
         self.server = server
         self.router = router
         self.loop = asyncio.get_running_loop()
@@ -347,6 +370,12 @@ class _Client(asyncio.Protocol):
     def abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+    def close(self) -> None:
+        """Flush what is queued (the shutdown answers), then close the connection."""
+        self._flush_now()
+        if self.transport is not None:
+            self.transport.close()
 
     def flush(self) -> None:
         """Write what the connection queued, once per loop turn (many commands, one write)."""
@@ -457,6 +486,7 @@ class _Client(asyncio.Protocol):
         sid, conn, route = e.stream_id, self.conn, e.route
         body = None if e.end_stream else self._body(sid, request)
         stream: ResponseStream | None = None
+        head_sent = False
         rewriter = self.server.rewriter
         scheme, authority = client_origin(e, route.device_id)
         try:
@@ -476,6 +506,7 @@ class _Client(asyncio.Protocol):
             if body_filter is not None:  # the length may change
                 headers = tuple(h for h in headers if h[0] != b"content-length")
             conn.send_response(sid, stream.status, headers)
+            head_sent = True
             self.flush()
             try:
                 while chunk := await stream.read():
@@ -497,7 +528,12 @@ class _Client(asyncio.Protocol):
                 conn.send_data(sid, tail)
             conn.end_stream(sid)
         except asyncio.CancelledError:
-            pass  # the client went away
+            if self.stopping:  # the cloud shuts down: say so instead of vanishing
+                if head_sent:
+                    conn.reset_stream(sid)
+                else:
+                    conn.answer(sid, SHUTTING_DOWN)
+            # else: the client went away
         except LocalProtocolError as exc:
             log.info("front-door stream %d: %s", sid, exc)
             conn.reset_stream(sid)

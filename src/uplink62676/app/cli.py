@@ -88,6 +88,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="access tokens, one 'TOKEN DEVICE-ID' per line (# comments)")
     c.add_argument("--plaintext", action="store_true",
                    help="INSECURE: accept uplinks without TLS (tests and local experiments)")
+    c.add_argument("--grace", type=_seconds, default=5.0, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT: how long requests in flight may still finish "
+                        "(default 5), then 503 / RST_STREAM")
     c.add_argument("--idle-timeout", type=_seconds, default=35.0, metavar="SECONDS",
                    help="drop a device that sent nothing for this long (it is PINGed first, "
                         "at 3/7 and 5/7 of it; default 35; 0 = never)")
@@ -147,6 +150,9 @@ def _parser() -> argparse.ArgumentParser:
                         "through the uplink so a cloud can reconfigure the device")
     d.add_argument("--plaintext", action="store_true",
                    help="INSECURE: connect to http:// remotes without TLS (tests only)")
+    d.add_argument("--grace", type=_seconds, default=5.0, metavar="SECONDS",
+                   help="on SIGTERM/SIGINT: how long requests in flight may still finish "
+                        "(default 5)")
 
     from .querycli import add_query_parser
 
@@ -265,7 +271,10 @@ async def _cloud(args: argparse.Namespace) -> int:
     try:
         await _until_signalled()
     finally:
-        await expose.close()
+        # Graceful: stop accepting, GOAWAY to every device, requests in flight get
+        # --grace seconds, then 503 / RST_STREAM, then everything closes.
+        cloud.begin_shutdown()
+        await expose.close(grace=args.grace)
         await cloud.close()
     return EXIT_OK
 
@@ -360,7 +369,7 @@ async def _device(args: argparse.Namespace) -> int:
     try:
         await _until_signalled()
     finally:
-        await agent.stop()
+        await agent.stop(grace=args.grace)
         if vss_host is not None:
             await vss_host.close()
     return EXIT_OK
