@@ -61,7 +61,8 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
 def test_configuration_error_exit_code(tmp_path: Path) -> None:
     """Unreadable certificate files end with exit code 3 and a message naming the file."""
     r = subprocess.run([*CMD, "cloud", "--listen", "127.0.0.1:0", "--expose", "127.0.0.1:0",
-                        "--cert", str(tmp_path / "none.pem"), "--key", str(tmp_path / "none.key")],
+                        "--cert", str(tmp_path / "none.pem"), "--key", str(tmp_path / "none.key"),
+                        "--allow-anonymous-devices"],
                        capture_output=True, text=True, timeout=20, check=False)
     assert r.returncode == EXIT_CONFIG
     assert "none.pem" in r.stderr
@@ -75,7 +76,8 @@ def test_cannot_listen_exit_code(pki: Pki) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         r = subprocess.run([*CMD, "cloud", "--listen", f"127.0.0.1:{port}", "--expose",
-                            "127.0.0.1:0", "--cert", pki.cloud[0], "--key", pki.cloud[1]],
+                            "127.0.0.1:0", "--cert", pki.cloud[0], "--key", pki.cloud[1],
+                            "--client-ca", pki.ca],
                            capture_output=True, text=True, timeout=20, check=False)
     assert r.returncode == EXIT_LISTEN
     assert "cannot listen" in r.stderr

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..errors import ConfigurationError, UplinkError
+from .args import host_port, http_url, remote_address, seconds, user_level
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_LISTEN", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -37,23 +38,6 @@ EXIT_CONFIG = 3
 EXIT_LISTEN = 4
 
 log = logging.getLogger("uplink62676.cli")
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]") or "127.0.0.1", int(port)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 <= value < 1e9:
-        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,9 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                     "--device-ports also a port per device; GET /devices lists the connected "
                     "devices and their URLs as JSON.",
     )
-    c.add_argument("--listen", type=_host_port, required=True, metavar="HOST:PORT",
+    c.add_argument("--listen", type=host_port, required=True, metavar="HOST:PORT",
                    help="where devices connect (TLS unless --plaintext)")
-    c.add_argument("--expose", type=_host_port, required=True, metavar="HOST:PORT",
+    c.add_argument("--expose", type=host_port, required=True, metavar="HOST:PORT",
                    help="HTTP/1.1 + HTTP/2 front door (h2c prior knowledge; TLS with "
                         "--expose-cert)")
     c.add_argument("--cert", type=Path, help="cloud certificate chain (PEM)")
@@ -88,10 +72,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="access tokens, one 'TOKEN DEVICE-ID' per line (# comments)")
     c.add_argument("--plaintext", action="store_true",
                    help="INSECURE: accept uplinks without TLS (tests and local experiments)")
-    c.add_argument("--grace", type=_seconds, default=5.0, metavar="SECONDS",
+    c.add_argument("--allow-anonymous-devices", action="store_true",
+                   help="INSECURE: accept TLS uplinks of devices with neither a client "
+                        "certificate (--client-ca) nor an access token (--tokens)")
+    c.add_argument("--grace", type=seconds, default=5.0, metavar="SECONDS",
                    help="on SIGTERM/SIGINT: how long requests in flight may still finish "
                         "(default 5), then 503 / RST_STREAM")
-    c.add_argument("--idle-timeout", type=_seconds, default=35.0, metavar="SECONDS",
+    c.add_argument("--idle-timeout", type=seconds, default=35.0, metavar="SECONDS",
                    help="drop a device that sent nothing for this long (it is PINGed first, "
                         "at 3/7 and 5/7 of it; default 35; 0 = never)")
     c.add_argument("--expose-domain", metavar="DOMAIN",
@@ -120,20 +107,20 @@ def _parser() -> argparse.ArgumentParser:
         description="Keep an uplink to every --remote (in parallel, each with its own "
                     "reconnect schedule) and forward each tunneled request to --forward.",
     )
-    d.add_argument("--remote", action="append", default=[], metavar="URL",
+    d.add_argument("--remote", action="append", default=[], metavar="URL", type=remote_address,
                    help="cloud address, https://HOST[:PORT]/PATH or wss://... (repeatable)")
     d.add_argument("--cert", type=Path, help="device certificate (PEM) for mTLS")
     d.add_argument("--key", type=Path, help="private key of --cert (PEM)")
     d.add_argument("--ca", type=Path, help="CA bundle to verify the cloud (default: system store)")
     d.add_argument("--token", type=Path, metavar="FILE",
                    help="file holding the access token (re-read before every attempt)")
-    d.add_argument("--user-level", default="User", metavar="LEVEL",
-                   help="UserLevel of tunneled requests (space-separated roles allowed; "
-                        "default: User)")
+    d.add_argument("--user-level", default="User", metavar="LEVEL", type=user_level,
+                   help="UserLevel of tunneled requests: Administrator, Operator or User "
+                        "(CFG-R8; default: User)")
     d.add_argument("--id", default=None, metavar="ID",
                    help="device identity (seeds the reconnect schedule; default: certificate CN "
                         "or 'device')")
-    d.add_argument("--forward", metavar="URL",
+    d.add_argument("--forward", metavar="URL", type=http_url,
                    help="local HTTP/1.1 server that answers the tunneled requests "
                         "(required unless --simulate)")
     d.add_argument("--simulate", type=int, metavar="N",
@@ -150,7 +137,7 @@ def _parser() -> argparse.ArgumentParser:
                         "through the uplink so a cloud can reconfigure the device")
     d.add_argument("--plaintext", action="store_true",
                    help="INSECURE: connect to http:// remotes without TLS (tests only)")
-    d.add_argument("--grace", type=_seconds, default=5.0, metavar="SECONDS",
+    d.add_argument("--grace", type=seconds, default=5.0, metavar="SECONDS",
                    help="on SIGTERM/SIGINT: how long requests in flight may still finish "
                         "(default 5)")
 
@@ -180,17 +167,26 @@ def read_tokens(path: Path) -> dict[str, str]:
 
 
 def parse_tokens(text: str, name: str = "<tokens>") -> dict[str, str]:
-    """``TOKEN DEVICE-ID`` lines (``#`` comments) -> mapping; ConfigurationError on a bad line."""
-    path = name
+    """``TOKEN DEVICE-ID`` lines -> mapping; ConfigurationError naming the line otherwise.
+
+    ``#`` starts a comment (a whole line, or after the two fields); a token may
+    appear only once, so no line silently overrides another.
+    """
     tokens: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
+        line = raw.split("#", 1)[0].strip() if "#" in raw else raw.strip()
+        if not line:
             continue
         parts = line.split()
         if len(parts) != 2:
-            raise ConfigurationError(f"{path}:{number}: expected 'TOKEN DEVICE-ID'")
+            raise ConfigurationError(f"{name}:{number}: expected 'TOKEN DEVICE-ID' "
+                                     f"(got {len(parts)} fields)")
+        if parts[0] in tokens:
+            raise ConfigurationError(f"{name}:{number}: this token is already given on line "
+                                     f"{lines[parts[0]]}")
         tokens[parts[0]] = parts[1]
+        lines[parts[0]] = number
     return tokens
 
 
@@ -241,10 +237,13 @@ async def _cloud(args: argparse.Namespace) -> int:
     idle = args.idle_timeout or None
     settings = CloudSettings(idle_timeout=idle,
                              idle_ping_after=(idle * 3 / 7, idle * 5 / 7) if idle else ())
+    if args.allow_anonymous_devices:
+        log.warning("INSECURE: --allow-anonymous-devices, devices without a certificate or a "
+                    "token are accepted")
     cloud = CloudServer(ssl_context=ctx, insecure_plaintext=args.plaintext, settings=settings,
                         token_validator=validator,  # type: ignore[arg-type]
-                        allow_anonymous=True if (args.client_ca is None and validator is None)
-                        else None)
+                        allow_anonymous=True if (args.allow_anonymous_devices or (args.plaintext
+                                                 and validator is None)) else None)
     expose_ctx = None
     if args.expose_cert is not None:
         expose_ctx = frontdoor_tls_context(cert_file=args.expose_cert, key_file=args.expose_key,
@@ -404,6 +403,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _logging(args.verbose, args.quiet)
     if args.command == "cloud" and not args.plaintext and (args.cert is None or args.key is None):
         parser.error("cloud needs --cert and --key (or the INSECURE --plaintext)")
+    if args.command == "cloud" and args.plaintext and args.client_ca is not None:
+        parser.error("--client-ca needs TLS: without it (--plaintext) no device can present a "
+                     "certificate")
+    if (args.command == "cloud" and not args.plaintext and args.client_ca is None
+            and args.tokens is None and not args.allow_anonymous_devices):
+        parser.error("cloud needs --client-ca (mTLS) or --tokens to authenticate devices "
+                     "(or the INSECURE --allow-anonymous-devices)")
     if (args.cert is None) != (args.key is None):
         parser.error("--cert and --key go together")
     if args.command == "cloud":
@@ -427,6 +433,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return EXIT_OK
+    except Exception as exc:  # a bug of ours: one line, the traceback only with -vv
+        log.error("internal error: %s: %s (run with -vv for details)",
+                  type(exc).__name__, exc, exc_info=args.verbose >= 2)
+        return EXIT_FAILURE
     return EXIT_FAILURE
 
 

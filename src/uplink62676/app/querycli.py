@@ -29,6 +29,7 @@ from ..errors import SoapFault, UplinkError
 from ..query.client import Query
 from ..query.geodesy import geodesic_distance
 from ..query.resources import Notification, Resource
+from .args import http_url
 
 __all__ = [
     "add_query_parser",
@@ -181,7 +182,8 @@ def add_query_parser(sub: Any) -> argparse.ArgumentParser:
                     "With --follow keep pulling and print Initialized/Changed/Deleted "
                     "notifications and a live-check line for every empty answer.",
         epilog="Exit codes: 0 ok, 1 failure, 2 usage.")
-    q.add_argument("url", metavar="URL", help="event service URL (http:// or https://)")
+    q.add_argument("url", metavar="URL", type=http_url,
+                   help="event service URL (http:// or https://)")
     q.add_argument("--topic", action="append", default=[], metavar="KIND",
                    help="resource kind (MediaProfile, VideoSource, ...) or topic path; "
                         "repeatable (default: every resource)")

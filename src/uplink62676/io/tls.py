@@ -52,12 +52,27 @@ def _load_chain(ctx: ssl.SSLContext, cert_file: str | os.PathLike[str] | None,
         if key_file is not None:
             raise ConfigurationError(f"a key file {os.fspath(key_file)!r} needs a certificate file")
         return
+    cert, key = os.fspath(cert_file), os.fspath(key_file) if key_file else None
+    for name, what in ((cert, "certificate"), (key, "private key")):
+        if name is None:
+            continue
+        try:
+            with open(name, "rb") as handle:
+                head = handle.read(65536)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read {what} file {name!r}: "
+                                     f"{exc.strerror or exc}") from None
+        if b"-----BEGIN" not in head:
+            raise ConfigurationError(f"{what} file {name!r} holds no PEM data")
     try:
-        ctx.load_cert_chain(os.fspath(cert_file), os.fspath(key_file) if key_file else None)
+        ctx.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as exc:
-        raise ConfigurationError(
-            f"cannot load certificate {os.fspath(cert_file)!r} / key {key_file!r}: {exc}"
-        ) from None
+        reason = getattr(exc, "reason", None) or str(exc)
+        if "KEY_VALUES_MISMATCH" in str(exc) or reason == "KEY_VALUES_MISMATCH":
+            raise ConfigurationError(f"private key {key!r} does not belong to certificate "
+                                     f"{cert!r}") from None
+        which = f"certificate {cert!r}" + (f" with key {key!r}" if key else "")
+        raise ConfigurationError(f"cannot load {which}: {reason}") from None
 
 
 def _load_ca(ctx: ssl.SSLContext, ca_file: str | os.PathLike[str] | None,
@@ -70,7 +85,9 @@ def _load_ca(ctx: ssl.SSLContext, ca_file: str | os.PathLike[str] | None,
                 cadata=ca_data.decode("ascii") if isinstance(ca_data, bytes) else ca_data
             )
     except (OSError, ssl.SSLError, ValueError) as exc:
-        raise ConfigurationError(f"cannot load CA bundle {ca_file!r}: {exc}") from None
+        name = os.fspath(ca_file) if ca_file is not None else "<ca_data>"
+        detail = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        raise ConfigurationError(f"cannot load CA bundle {name!r}: {detail}") from None
 
 
 def device_tls_context(
