@@ -132,6 +132,9 @@ class ConfiguredDevice:
         task.add_done_callback(self._tasks.discard)
 
     async def __call__(self, request: TunneledRequest) -> Response:
+        if request.path.split("?", 1)[0] == SERVICE_PATH and request.method != "POST":
+            return Response(405, (("content-type", "text/plain"), ("allow", "POST")),
+                            f"{SERVICE_PATH} is a SOAP 1.2 endpoint: POST an envelope\n".encode())
         if request.path.split("?", 1)[0] == SERVICE_PATH and request.method == "POST":
             body = await request.body(limit=1024 * 1024)
             answer = self.service.handle(body, content_type=request.header("content-type"),

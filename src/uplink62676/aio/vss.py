@@ -164,11 +164,15 @@ class VssHost:
         if path == cfg.service_path.rstrip("/") or path.startswith(
                 cfg.pullpoint_path.rstrip("/")):
             return await self._events(request)
-        if self.device_service and request.method == "POST":
+        soap_paths = {DEVICE_SERVICE_PATH} | (
+            {MEDIA_SERVICE_PATH, MEDIA2_SERVICE_PATH} if self.media is not None else set())
+        if self.device_service and path in soap_paths:
+            if request.method != "POST":  # a SOAP endpoint: say so, not "no service"
+                return Response(405, (("content-type", "text/plain"), ("allow", "POST")),
+                                f"{path} is a SOAP 1.2 endpoint: POST an envelope\n".encode())
             if path == DEVICE_SERVICE_PATH:
                 return await self._device_service(request)
-            if self.media is not None and path in (MEDIA_SERVICE_PATH, MEDIA2_SERVICE_PATH):
-                return await self._media_service(request, path)
+            return await self._media_service(request, path)
         if self.fallback is not None:
             return await self.fallback(request)
         return Response(404, (("content-type", "text/plain"),),

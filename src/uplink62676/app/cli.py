@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -336,7 +337,10 @@ async def _device(args: argparse.Namespace) -> int:
         from ..aio.vss import VssHost
         from .simulate import SimulatedVss
 
+        # The layout follows --seed; subscription addresses must not: two simulated devices
+        # with one seed must never hand out the same pull-point address.
         vss_host = VssHost(SimulatedVss(args.simulate, seed=args.seed, now=time.time(),
+                                        id_seed=os.urandom(16),
                                         change_rate=args.change_rate),
                            fallback=forwarder, device_service=forwarder is None)
         vss_host.start()

@@ -101,7 +101,8 @@ class SimulatedVss:
 
     def __init__(self, cameras: int = 100, *, seed: int = 0, now: float = 0.0,
                  centre: tuple[float, float] = CITY_CENTRE, spread: float = 5000.0,
-                 change_rate: float = 0.2, config: EventServiceSettings | None = None) -> None:
+                 change_rate: float = 0.2, config: EventServiceSettings | None = None,
+                 id_seed: bytes | None = None) -> None:
         self.rng = random.Random(seed)
         self.change_rate = change_rate
         self.cameras: list[Camera] = []
@@ -122,8 +123,9 @@ class SimulatedVss:
             for res in cam.resources():
                 registry.put(res, now)
         cfg = config if config is not None else EventServiceSettings()
+        seeded = self.rng.randbytes(16)  # drawn either way: the seed's sequence stays the same
         self.service = EventService(PullPointManager(
-            registry, cfg.pullpoints, id_seed=self.rng.randbytes(16)), cfg)
+            registry, cfg.pullpoints, id_seed=id_seed if id_seed is not None else seeded), cfg)
         self.media = MediaService([p for cam in self.cameras for p in cam.media_profiles()])
         self.device = DeviceService(DeviceInformation(
             manufacturer="uplink62676", model="Simulated VSS", firmware_version=__version__,
