@@ -191,8 +191,11 @@ async def test_other_paths_go_to_the_fallback_or_404(pki: Pki) -> None:
         r = await c.cloud.request(DEVICE, "POST", "/onvif/device_service", _SOAP, _GET_SERVICES)
         assert (r.status, r.body) == (200, b"fallback /onvif/device_service")
     async with city(pki, 5) as c:
-        r = await c.cloud.request(DEVICE, "GET", "/onvif/media_service", [], None)
+        r = await c.cloud.request(DEVICE, "GET", "/onvif/nothing_here", [], None)
         assert r.status == 404
+        # A SOAP endpoint asked with GET says what it wants instead of "no service".
+        r = await c.cloud.request(DEVICE, "GET", "/onvif/media_service", [], None)
+        assert r.status == 405 and r.header("allow") == "POST"
 
 
 @aio
