@@ -49,7 +49,9 @@ def test_help_everywhere(argv: list[str], capsys: pytest.CaptureFixture[str]) ->
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([]) == EXIT_USAGE
+    with pytest.raises(SystemExit) as none:
+        main([])
+    assert none.value.code == EXIT_USAGE
     for argv in (["cloud", "--listen", "nope", "--expose", "1.2.3.4:1"],
                  ["cloud", "--listen", "127.0.0.1:1", "--expose", "127.0.0.1:2"],  # no cert
                  ["device", "--forward", "http://127.0.0.1:1"]):               # no remote

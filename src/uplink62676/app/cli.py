@@ -25,6 +25,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import ConfigurationError, UplinkError
@@ -41,8 +42,15 @@ EXIT_LISTEN = 4
 log = logging.getLogger("uplink62676.cli")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors on one line: what is wrong, and where the help is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="uplink62676",
         description="IEC 62676-2-33 / ONVIF Uplink: cloud broker, device agent and demo.",
         epilog="Exit codes: 0 ok, 1 failure, 2 usage, 3 configuration, 4 cannot listen.",
@@ -387,8 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return EXIT_USAGE
+        parser.error("a command is needed: cloud, device, query or demo")
     if args.command == "demo":
         from .demo import run
 
