@@ -46,7 +46,7 @@ class Cloud:
         tls = ([] if plaintext else
                ["--cert", pki.cloud[0], "--key", pki.cloud[1], "--client-ca", pki.ca])
         self.proc = subprocess.Popen(
-            [*CMD, "cloud", "--listen", f"127.0.0.1:{self.listen}", "--expose",
+            [*CMD, "cloud", "--expose-open", "--listen", f"127.0.0.1:{self.listen}", "--expose",
              f"127.0.0.1:{self.expose}", *tls, *(["--plaintext"] if plaintext else [])],
             stderr=subprocess.PIPE, text=True, env=ENV)
         self.wait_devices(0)
