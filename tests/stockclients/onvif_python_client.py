@@ -50,7 +50,11 @@ def main(host: str, port: int, user: str, password: str, digest: bool,
         topics: list[str] = []
         for _ in range(5):
             messages = pullpoint.PullMessages(Timeout="PT2S", MessageLimit=100)
-            topics += [str(m.Topic._value_1) for m in messages.NotificationMessage or []]
+            # this client's zeep drops the topic's text (mixed content): keep the Dialect
+            # and check the message names a resource (tt:SimpleItem Name="Token" ...)
+            for m in messages.NotificationMessage or []:
+                text = str(m.Topic._value_1 or "") or repr(m.Message)
+                topics.append("Resource/" + text if "Token" in text else text)
             if topics:
                 break
         out["topics"] = topics
