@@ -139,7 +139,8 @@ def client_origin(request: RequestRouted, device_id: str) -> tuple[str, str]:
     ``/devices/<id>`` prefix, so URIs built from the client's origin would miss
     it; until the answers are rewritten there (DEV-R16) it keeps seeing
     ``https`` + its device ID (UPL-R20), whose URIs clients resolve by path
-    (UPL-R21).
+    (UPL-R21).  (:class:`~uplink62676.frontdoor.rewrite.CloudRewriter`, the
+    default, passes the client origin there too and rewrites the answers.)
     """
     if request.route.prefix:
         return "https", device_id
