@@ -529,7 +529,8 @@ def _documents(draw: st.DrawFn) -> tuple[list[str], list[str]]:
         elif kind == "text":
             piece = f"<tt:Name>http://192.168.1.20{path} &lt;&gt; \u00e9</tt:Name>"
         elif kind == "comment":
-            piece = f"<!-- <tds:XAddr>http://192.168.1.20{path}</tds:XAddr> -->"
+            # "--" is not allowed inside an XML comment: such a body is malformed
+            piece = f"<!-- <tds:XAddr>http://192.168.1.20{path.replace('-', '_')}</tds:XAddr> -->"
         elif kind == "cdata":
             piece = f"<tt:Note><![CDATA[<tt:XAddr>http://192.168.1.20{path}</tt:XAddr>]]></tt:Note>"
         else:
