@@ -164,7 +164,7 @@ def test_cloud_and_device_end_to_end_mtls(pki: Pki, local_server: int) -> None:
     server; curl through --expose reaches it with the UserLevel header and no Authorization."""
     listen, expose = free_port(), free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cloud = subprocess.Popen([*CMD, "cloud", "--listen", f"127.0.0.1:{listen}", "--expose",
+    cloud = subprocess.Popen([*CMD, "cloud", "--expose-open", "--listen", f"127.0.0.1:{listen}", "--expose",
                               f"127.0.0.1:{expose}", "--cert", pki.cloud[0], "--key", pki.cloud[1],
                               "--client-ca", pki.ca], stderr=subprocess.PIPE, text=True, env=env)
     _wait_devices(expose, 0)
@@ -200,7 +200,7 @@ def test_cloud_tokens_end_to_end(pki: Pki, local_server: int, tmp_path: Path) ->
     good.write_text("s3cret-token\n")
     bad.write_text("wrong-token\n")
     listen, expose = free_port(), free_port()
-    cloud = subprocess.Popen([*CMD, "cloud", "--listen", f"127.0.0.1:{listen}", "--expose",
+    cloud = subprocess.Popen([*CMD, "cloud", "--expose-open", "--listen", f"127.0.0.1:{listen}", "--expose",
                               f"127.0.0.1:{expose}", "--cert", pki.cloud[0], "--key", pki.cloud[1],
                               "--tokens", str(tokens)], stderr=subprocess.PIPE, text=True)
     _wait_devices(expose, 0)  # the cloud listens: the first attempts reach it
@@ -236,7 +236,7 @@ def test_device_with_config_store(pki: Pki, local_server: int, tmp_path: Path) -
     store = tmp_path / "uplinks.xml"
     remote = f"https://localhost:{listen}/uplink"
     ConfigStore(store).save([UplinkConfiguration(remote, "Administrator", certificate_id="dev")])
-    cloud = subprocess.Popen([*CMD, "cloud", "--listen", f"127.0.0.1:{listen}", "--expose",
+    cloud = subprocess.Popen([*CMD, "cloud", "--expose-open", "--listen", f"127.0.0.1:{listen}", "--expose",
                               f"127.0.0.1:{expose}", "--cert", pki.cloud[0], "--key", pki.cloud[1],
                               "--client-ca", pki.ca], stderr=subprocess.PIPE, text=True)
     _wait_devices(expose, 0)
@@ -271,7 +271,7 @@ def test_cloud_device_ports_and_virtual_hosts_survive_a_restart(pki: Pki, local_
     device gets the same port back from the state file."""
     listen, expose, low = free_port(), free_port(), free_port()
     state = tmp_path / "state"
-    argv = [*CMD, "cloud", "--listen", f"127.0.0.1:{listen}", "--expose", f"127.0.0.1:{expose}",
+    argv = [*CMD, "cloud", "--expose-open", "--listen", f"127.0.0.1:{listen}", "--expose", f"127.0.0.1:{expose}",
             "--cert", pki.cloud[0], "--key", pki.cloud[1], "--client-ca", pki.ca,
             "--device-ports", f"{low}-{low + 2}", "--state-dir", str(state),
             "--expose-domain", "cloud.test"]
@@ -321,7 +321,7 @@ def test_cloud_device_ports_and_virtual_hosts_survive_a_restart(pki: Pki, local_
 def test_cloud_tls_front_door_cli(pki: Pki, local_server: int) -> None:
     """`cloud --expose-cert/--expose-key`: curl --http2 over TLS reaches the device."""
     listen, expose = free_port(), free_port()
-    cloud = subprocess.Popen([*CMD, "cloud", "--listen", f"127.0.0.1:{listen}", "--expose",
+    cloud = subprocess.Popen([*CMD, "cloud", "--expose-open", "--listen", f"127.0.0.1:{listen}", "--expose",
                               f"127.0.0.1:{expose}", "--cert", pki.cloud[0], "--key", pki.cloud[1],
                               "--client-ca", pki.ca, "--expose-cert", pki.cloud[0],
                               "--expose-key", pki.cloud[1]], stderr=subprocess.PIPE, text=True)

@@ -46,8 +46,9 @@ class Cloud:
         tls = ([] if plaintext else
                ["--cert", pki.cloud[0], "--key", pki.cloud[1], "--client-ca", pki.ca])
         self.proc = subprocess.Popen(
-            [*CMD, "cloud", "--listen", f"127.0.0.1:{self.listen}", "--expose",
-             f"127.0.0.1:{self.expose}", *tls, *(["--plaintext"] if plaintext else [])],
+            [*CMD, "cloud", "--expose-open", "--listen", f"127.0.0.1:{self.listen}", "--expose",
+             f"127.0.0.1:{self.expose}", *tls, *(["--plaintext"] if plaintext else []),
+             "--expose-open"],
             stderr=subprocess.PIPE, text=True, env=ENV)
         self.wait_devices(0)
 

@@ -91,7 +91,8 @@ class Broker:
         self.proc = subprocess.Popen(
             [*CMD, "cloud", "--listen", f"127.0.0.1:{self.listen}", "--expose",
              f"127.0.0.1:{self.expose}", "--cert", pki.cloud[0], "--key", pki.cloud[1],
-             "--client-ca", pki.ca, *extra], stderr=subprocess.PIPE, text=True, env=ENV)
+             "--client-ca", pki.ca, "--expose-open", *extra], stderr=subprocess.PIPE, text=True,
+            env=ENV)
         self.wait(lambda devices: devices == [])
 
     def devices(self) -> list[dict[str, object]]:

@@ -81,6 +81,7 @@ BY_MODULE = {
     "httpauth": MACHINES,  # Digest nonces and the nc replay table
     "wsse": MACHINES,  # the UsernameToken replay cache
     "clientauth": MACHINES,  # the front door's authentication decision and failure limiter
+    "camerarewrite": MACHINES,  # a legacy camera's URIs through the tunneled origin
     "deviceregistry": MACHINES,
     "httpclient": MACHINES,
     "httpheaders": CODECS,

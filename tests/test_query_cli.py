@@ -250,7 +250,7 @@ def test_real_processes_cloud_device_simulate_and_query(tmp_path: Path) -> None:
     dev_cert, dev_key = pki.devices["cam-1"]
     listen, expose = free_port(), free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cloud = subprocess.Popen(_cli("cloud", "--listen", f"127.0.0.1:{listen}", "--expose",
+    cloud = subprocess.Popen(_cli("cloud", "--expose-open", "--listen", f"127.0.0.1:{listen}", "--expose",
                                   f"127.0.0.1:{expose}", "--cert", pki.cloud[0], "--key",
                                   pki.cloud[1], "--client-ca", pki.ca),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)

@@ -528,7 +528,8 @@ def _documents(draw: st.DrawFn) -> tuple[list[str], list[str]]:
             piece = f"<tds:Namespace>http://192.168.1.20{path}</tds:Namespace>"
         elif kind == "text":
             piece = f"<tt:Name>http://192.168.1.20{path} &lt;&gt; \u00e9</tt:Name>"
-        elif kind == "comment":  # "--" may not appear inside an XML comment
+        elif kind == "comment":
+            # "--" is not allowed inside an XML comment: such a body is malformed
             piece = f"<!-- <tds:XAddr>http://192.168.1.20{path.replace('-', '_')}</tds:XAddr> -->"
         elif kind == "cdata":
             piece = f"<tt:Note><![CDATA[<tt:XAddr>http://192.168.1.20{path}</tt:XAddr>]]></tt:Note>"

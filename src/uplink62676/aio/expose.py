@@ -12,8 +12,12 @@ relays the answer under the client's flow control.  A client that goes away
 cancels the device's stream at once.
 
 The hooks (:mod:`uplink62676.frontdoor.hooks`): ``authorize(request)`` is
-called in :meth:`_Client._request` for every routed request, and the
-rewriter's ``request_headers`` / ``response_body`` in :meth:`_Client._exchange`.
+called in :meth:`_Client._request` for every routed request -- a
+:class:`~uplink62676.frontdoor.hooks.BodyAuthorizer` (the users file,
+:class:`~uplink62676.frontdoor.auth.FrontDoorAuth`) after the SOAP body was
+buffered in :meth:`_Client._buffered` when it wants it -- and the rewriter's
+``origin`` / ``request_headers`` / ``response_body`` in :meth:`_Client._exchange`
+(default :class:`~uplink62676.frontdoor.rewrite.CloudRewriter`).
 """
 
 from __future__ import annotations
@@ -48,15 +52,18 @@ from ..frontdoor import (
     unknown_device,
 )
 from ..frontdoor.answers import LocalAnswer, device_urls
+from ..frontdoor.auth import ConnectionAuth, FrontDoorAuth
 from ..frontdoor.hooks import (
     FORBIDDEN,
     Authorizer,
-    IdentityRewriter,
+    BodyAuthorizer,
+    Decision,
     Rewriter,
     allow_all,
     client_origin,
 )
 from ..frontdoor.ports import PortAssigner
+from ..frontdoor.rewrite import CloudRewriter
 from ..io.portstore import PortStore
 from ..io.tls import peer_common_name
 from .cloud import CloudServer, ResponseStream
@@ -82,15 +89,19 @@ class ExposeServer:
     ``device_ports`` (+ ``port_store`` to keep it across restarts): a port of
     its own per connected device; this object then chains itself into
     ``cloud.on_change``.  ``authorize`` / ``rewriter``: see
-    :mod:`uplink62676.frontdoor.hooks`.  ``clock``: wall-clock seconds for the
-    port leases.
+    :mod:`uplink62676.frontdoor.hooks` (``authorize`` defaults to
+    :func:`~uplink62676.frontdoor.hooks.allow_all`; ``uplink62676 cloud`` passes
+    a :class:`~uplink62676.frontdoor.auth.FrontDoorAuth`, or refuses everything
+    without a users file).  ``clock``: wall-clock seconds for the port leases and
+    for authentication (Digest nonces, ``wsu:Created``).
     """
 
     def __init__(self, cloud: CloudServer, *, timeout: float = 120.0,
                  settings: FrontDoorSettings | None = None, domain: str | None = None,
                  ssl_context: ssl.SSLContext | None = None,
                  device_ports: PortAssigner | None = None, port_store: PortStore | None = None,
-                 authorize: Authorizer = allow_all, rewriter: Rewriter | None = None,
+                 authorize: Authorizer | BodyAuthorizer = allow_all,
+                 rewriter: Rewriter | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.cloud = cloud
         self.timeout = timeout
@@ -102,7 +113,7 @@ class ExposeServer:
         self.ports = device_ports
         self.port_store = port_store
         self.authorize = authorize
-        self.rewriter: Rewriter = rewriter or IdentityRewriter()
+        self.rewriter: Rewriter = rewriter or CloudRewriter()
         self.clock = clock
         self.host = "127.0.0.1"
         self._server: asyncio.Server | None = None
@@ -295,6 +306,9 @@ class ExposeServer:
         return entry
 
 
+_TOO_LARGE = LocalAnswer.text(413, "request body too large for authentication\n")
+
+
 class _Request:
     __slots__ = ("body", "ended", "task", "writable")
 
@@ -328,6 +342,8 @@ class _Client(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
         self.reading = True
+        self.auth_session: ConnectionAuth | None = (
+            ConnectionAuth() if isinstance(server.authorize, FrontDoorAuth) else None)
 
     # --- transport ----------------------------------------------------------------------------
 
@@ -454,10 +470,18 @@ class _Client(asyncio.Protocol):
     def _request(self, e: RequestRouted) -> None:
         route = e.route
         server = self.server
+        decision: Decision | None = None
         if route.kind is RouteKind.DEVICE or route.kind is RouteKind.LISTING:
-            decision = server.authorize(e)  # THE authentication hook (DEV-R18)
-            if not decision.allowed:
-                self.conn.answer(e.stream_id, decision.answer or FORBIDDEN)
+            authorize = server.authorize
+            if isinstance(authorize, BodyAuthorizer):
+                if authorize.wants_body(e):  # WS-UsernameToken: decide on the body
+                    request = self.requests[e.stream_id] = _Request(True)
+                    request.task = self.loop.create_task(self._buffered(e, request, authorize))
+                    return
+                decision = self._decide(authorize, e, None)
+            else:
+                decision = authorize(e)  # THE authentication hook (DEV-R18)
+            if not self._allowed(e, decision):
                 return
         if route.kind is RouteKind.DEVICE:
             if server.cloud.device(route.device_id) is None:
@@ -466,12 +490,69 @@ class _Client(asyncio.Protocol):
             request = self.requests[e.stream_id] = _Request(not e.end_stream)
             request.task = self.loop.create_task(self._exchange(e, request))
         elif route.kind is RouteKind.LISTING:
-            may_see = decision.may_see
+            may_see = decision.may_see if decision is not None else None
             self.conn.answer(e.stream_id, device_listing(
                 [server.listing_entry(d, e.authority) for d in server.cloud.devices()
                  if may_see is None or may_see(d.device_id)]))
         elif route.answer is not None:
             self.conn.answer(e.stream_id, route.answer)
+
+    def _decide(self, authorize: BodyAuthorizer, e: RequestRouted,
+                body: bytes | None) -> Decision:
+        now = self.server.clock()
+        if isinstance(authorize, FrontDoorAuth):
+            return authorize.decide(e, body, now, self.auth_session)
+        return authorize.decide(e, body, now)
+
+    def _allowed(self, e: RequestRouted, decision: Decision) -> bool:
+        """Answer a refused request (and log why, without secrets)."""
+        if decision.allowed:
+            if decision.reason:
+                log.debug("front door: %s", decision.reason)
+            return True
+        if decision.failure:
+            log.warning("front door refused %s %s: %s", e.method, _short(e.target),
+                        decision.reason)
+        else:
+            log.debug("front door refused %s %s: %s", e.method, _short(e.target),
+                      decision.reason)
+        self.conn.answer(e.stream_id, decision.answer or FORBIDDEN)
+        return False
+
+    async def _buffered(self, e: RequestRouted, request: _Request,
+                        authorize: BodyAuthorizer) -> None:
+        """Read the whole (bounded) body, decide on it, then exchange it with the device."""
+        sid, conn = e.stream_id, self.conn
+        assert request.body is not None
+        parts: list[bytes] = []
+        size = 0
+        try:
+            while (item := await request.body.get()) is not None:
+                data, credit = item
+                size += len(data)
+                conn.acknowledge_data(sid, credit)
+                self.flush()
+                if size > authorize.max_body:
+                    self.requests.pop(sid, None)
+                    conn.answer(sid, _TOO_LARGE)
+                    self.flush()
+                    return
+                parts.append(data)
+        except asyncio.CancelledError:
+            self.requests.pop(sid, None)
+            return
+        body = b"".join(parts)
+        decision = self._decide(authorize, e, body)
+        if not self._allowed(e, decision):
+            self.requests.pop(sid, None)
+            self.flush()
+            return
+        if self.server.cloud.device(e.route.device_id) is None:
+            self.requests.pop(sid, None)
+            conn.answer(sid, unknown_device(e.route.device_id))
+            self.flush()
+            return
+        await self._exchange(e, request, body if decision.body is None else decision.body)
 
     async def _body(self, sid: int, request: _Request) -> AsyncIterator[bytes]:
         """The client's body as the device reads it; octets acknowledged once handed on."""
@@ -482,17 +563,27 @@ class _Client(asyncio.Protocol):
             self.conn.acknowledge_data(sid, size)
             self.flush()
 
-    async def _exchange(self, e: RequestRouted, request: _Request) -> None:
+    async def _exchange(self, e: RequestRouted, request: _Request,
+                        whole: bytes | None = None) -> None:
         sid, conn, route = e.stream_id, self.conn, e.route
-        body = None if e.end_stream else self._body(sid, request)
-        stream: ResponseStream | None = None
+        body: bytes | AsyncIterator[bytes] | None = None
         head_sent = False
         rewriter = self.server.rewriter
-        scheme, authority = client_origin(e, route.device_id)
+        headers = rewriter.request_headers(e)
+        if whole is not None:  # buffered for authentication (maybe changed)
+            body = whole
+            headers = (*(h for h in headers if h[0] != b"content-length"),
+                       (b"content-length", str(len(whole)).encode()))
+        elif not e.end_stream:
+            body = self._body(sid, request)
+        stream: ResponseStream | None = None
+        origin = getattr(rewriter, "origin", None)
+        scheme, authority = (origin(e, route.device_id) if origin is not None
+                             else client_origin(e, route.device_id))
         try:
             try:
                 stream = await self.server.cloud.open_stream(
-                    route.device_id, e.method, route.target, rewriter.request_headers(e), body,
+                    route.device_id, e.method, route.target, headers, body,
                     authority=authority, scheme=scheme, timeout=self.server.timeout)
             except KeyError:
                 conn.answer(sid, unknown_device(route.device_id))
@@ -546,6 +637,10 @@ class _Client(asyncio.Protocol):
                 if (item := request.body.get_nowait()) is not None:
                     conn.acknowledge_data(sid, item[1])
             self.flush()
+
+
+def _short(target: str) -> str:
+    return ascii(target[:80]) + ("..." if len(target) > 80 else "")
 
 
 def _peer(transport: asyncio.Transport) -> PeerInfo:

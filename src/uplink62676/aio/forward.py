@@ -6,7 +6,10 @@ per request) and the answer streamed back.  The header rules (UserLevel in
 ``X-Uplink-User-Level``, UPL-41; ``Authorization`` and an incoming
 ``X-Uplink-User-Level`` dropped, UPL-R19; body framing) live in
 :func:`uplink62676.httpheaders.local_request_head`, the HTTP/1.1 client in
-:class:`uplink62676.httpclient.Http1Client`; this module moves bytes.
+:class:`uplink62676.httpclient.Http1Client`; the camera's URIs in SOAP answers
+become the tunneled request's origin and ``wsa:To`` the camera's URL again
+(:class:`uplink62676.camerarewrite.CameraRewriting`, DEV-R16/R17); this module
+moves bytes.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ import ssl
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
+from ..camerarewrite import CameraRewriting, is_soap
 from ..errors import ConfigurationError, TransportError, UplinkError
 from ..events import Event
+from ..frontdoor.rewrite import SoapUriFilter
 from ..httpclient import Http1Client, ResponseBody, ResponseComplete, ResponseStarted
 from ..httpheaders import local_request_head, strip_hop_by_hop
 from ._common import Response
@@ -51,6 +56,7 @@ class HttpForwarder:
         https = parts.scheme == "https"
         self.ssl = (ssl_context or ssl.create_default_context()) if https else None
         self.timeout = timeout
+        self.rewriting = CameraRewriting(f"{parts.scheme}://{parts.netloc}{self.prefix}")
 
     async def __call__(self, request: TunneledRequest) -> Response:
         try:
@@ -59,16 +65,31 @@ class HttpForwarder:
         except (OSError, TimeoutError) as exc:
             log.warning("cannot reach the local server %s:%d: %s", self.host, self.port, exc)
             return _failed(b"the device's local web server is not reachable\n")
+        binding = self.rewriting.bind(request.scheme, request.authority)
+        whole: bytes | None = None
+        headers = list(request.headers)
+        length = request.content_length
+        if binding is not None:
+            headers += binding.forwarding_headers()
+            ctype = request.header("content-type")
+            if is_soap(ctype) and length is not None and 0 < length <= binding.max_body:
+                try:
+                    whole = binding.request_body(await request.body(binding.max_body), ctype)
+                except UplinkError:
+                    writer.close()
+                    return _failed(b"the request body could not be read\n")
+                length = len(whole)
         head = local_request_head(
-            request.headers, method=request.method, host=self.host_header,
-            user_level=request.user_level, content_length=request.content_length,
-            body_complete=request.at_eof)
+            headers, method=request.method, host=self.host_header,
+            user_level=request.user_level, content_length=length,
+            body_complete=request.at_eof or whole is not None)
         client = Http1Client()
         upload: asyncio.Task[None] | None = None
         try:
             client.send_request(request.method, self.prefix + request.path, head.headers)
             writer.write(client.data_to_send())
-            upload = asyncio.create_task(self._upload(client, writer, request, head.has_body))
+            upload = asyncio.create_task(self._upload(client, writer, request, head.has_body,
+                                                      whole))
             started, early = await self._head(client, reader)
         except (Exception, asyncio.CancelledError) as exc:
             if upload is not None:
@@ -78,14 +99,22 @@ class HttpForwarder:
                 raise
             log.warning("local server failed on %s %s: %r", request.method, request.path, exc)
             return _failed(b"the device's local web server failed\n")
-        headers = tuple(strip_hop_by_hop(started.headers))
-        return Response(started.status_code, headers,
-                        self._download(client, reader, writer, upload, early))
+        answer = tuple(strip_hop_by_hop(started.headers))
+        body = self._download(client, reader, writer, upload, early)
+        ctype = next((v.decode("latin-1") for n, v in answer if n == b"content-type"), None)
+        flt = binding.response_filter(ctype) if binding is not None else None
+        if flt is not None:
+            answer = tuple(h for h in answer if h[0] != b"content-length")
+            body = _filtered(body, flt)
+        return Response(started.status_code, answer, body)
 
     async def _upload(self, client: Http1Client, writer: asyncio.StreamWriter,
-                      request: TunneledRequest, has_body: bool) -> None:
+                      request: TunneledRequest, has_body: bool, whole: bytes | None) -> None:
         with contextlib.suppress(Exception):
-            if has_body:
+            if whole is not None:
+                if whole:
+                    client.send_body(whole)
+            elif has_body:
                 while chunk := await request.read():
                     client.send_body(chunk)
                     writer.write(client.data_to_send())
@@ -121,3 +150,12 @@ class HttpForwarder:
         finally:
             upload.cancel()
             writer.close()
+
+
+async def _filtered(body: AsyncIterator[bytes], flt: SoapUriFilter) -> AsyncIterator[bytes]:
+    """``body`` through the camera binding's URI filter."""
+    async for chunk in body:
+        if out := flt.feed(chunk):
+            yield out
+    if tail := flt.end():
+        yield tail

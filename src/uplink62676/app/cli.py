@@ -9,8 +9,9 @@ door (see :mod:`uplink62676.querycli`); ``demo`` runs both over loopback TLS wit
 certificates it makes itself.
 
 Exit codes: 0 success (also after Ctrl-C / SIGTERM), 1 runtime failure,
-2 usage error, 3 configuration error (unreadable certificate, key, CA or
-token file), 4 cannot listen on the requested address.
+2 usage error, 3 configuration error (unreadable certificate, key, CA,
+token or users file; a users file readable by group or others), 4 cannot
+listen on the requested address.
 """
 
 from __future__ import annotations
@@ -25,13 +26,17 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from .. import __version__
 from ..errors import ConfigurationError, UplinkError
 from .args import host_port, http_url, remote_address, seconds, user_level
 
-__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_LISTEN", "EXIT_OK", "EXIT_USAGE", "main"]
+if TYPE_CHECKING:
+    from ..frontdoor.hooks import Authorizer, BodyAuthorizer
+
+__all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_LISTEN", "EXIT_OK", "EXIT_USAGE",
+           "front_door_authorizer", "main"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -107,6 +112,13 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--expose-key", type=Path, metavar="FILE", help="private key of --expose-cert")
     c.add_argument("--expose-client-ca", type=Path, metavar="FILE",
                    help="CA bundle for optional client certificates at the front door")
+    c.add_argument("--users", type=Path, metavar="FILE",
+                   help="front-door users, one 'NAME PASSWORD DEVICE-PATTERN... [token=T]' per "
+                        "line (# comments; mode 600): HTTP Digest, WS-UsernameToken, Basic and "
+                        "Bearer over TLS. Without it every front-door request gets 401")
+    c.add_argument("--expose-open", action="store_true",
+                   help="INSECURE: no client authentication at the front door, anyone who "
+                        "reaches it may call every device (tests and local experiments)")
     c.add_argument("--max-requests-per-client", type=int, default=128, metavar="N",
                    help="requests one client address may have in flight (default 128; beyond: "
                         "503 + Retry-After, or REFUSED_STREAM)")
@@ -224,6 +236,32 @@ async def _until_signalled() -> None:
     log.info("stopping")
 
 
+def front_door_authorizer(users_file: Path | None,
+                          expose_open: bool) -> Authorizer | BodyAuthorizer:
+    """What ``cloud --users FILE`` / ``--expose-open`` put in front of the devices.
+
+    With a file: a :class:`~uplink62676.frontdoor.auth.FrontDoorAuth` (its
+    ``users`` is what the RTSP gateway shares).  ``expose_open``: everything passes
+    (a WARNING says so).  Neither: every request is refused with 401.
+    """
+    from ..frontdoor.auth import refuse_all
+    from ..frontdoor.hooks import allow_all
+    from ..io.usersfile import front_door_auth, read_users_file
+
+    if users_file is not None:
+        users = read_users_file(users_file)
+        log.info("front door: %d user(s) from %s (Digest, WS-UsernameToken; Basic and Bearer "
+                 "over TLS only)", len(users), users_file)
+        return front_door_auth(users)
+    if expose_open:
+        log.warning("INSECURE: --expose-open, the front door lets ANY client call EVERY "
+                    "device without credentials")
+        return allow_all
+    log.warning("front door: no --users FILE, every request is refused with 401 "
+                "(--expose-open turns authentication off)")
+    return refuse_all
+
+
 async def _cloud(args: argparse.Namespace) -> int:
     from ..aio.cloud import CloudServer
     from ..aio.expose import ExposeServer
@@ -233,6 +271,7 @@ async def _cloud(args: argparse.Namespace) -> int:
     from ..io.tls import cloud_tls_context, frontdoor_tls_context
     from ..settings import CloudSettings
 
+    authorizer = front_door_authorizer(args.users, args.expose_open)
     validator = None
     if args.tokens is not None:
         validator = token_validator(read_tokens(args.tokens))
@@ -267,6 +306,7 @@ async def _cloud(args: argparse.Namespace) -> int:
                              leases=store.load(), now=time.time())
     expose = ExposeServer(cloud, domain=args.expose_domain, ssl_context=expose_ctx,
                           device_ports=ports, port_store=store,
+                          authorize=authorizer,
                           settings=FrontDoorSettings(
                               max_requests_per_client=args.max_requests_per_client))
     try:
@@ -430,6 +470,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--expose-client-ca needs --expose-cert")
         if not args.port_idle_release > 0:
             parser.error("--port-idle-release must be positive")
+        if args.users is not None and args.expose_open:
+            parser.error("--users and --expose-open exclude each other")
         if args.max_requests_per_client < 1:
             parser.error("--max-requests-per-client must be >= 1")
     try:

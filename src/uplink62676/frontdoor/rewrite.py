@@ -1,0 +1,150 @@
+"""What the cloud changes between a front-door client and a device (DEV-R14, R16-R18).
+
+:class:`CloudRewriter` is the front door's :class:`~.hooks.Rewriter`:
+
+* **origin** -- the device sees the client's origin as ``:scheme`` /
+  ``:authority`` on every route (UPL-59, DEV-R14 (1)) and builds its DEV-29
+  URIs from it;
+* **request headers** -- ``Authorization`` and client-sent forwarding headers
+  dropped, then ``Forwarded`` and ``X-Forwarded-*`` added for the client's
+  origin and address (DEV-R17; ``X-Forwarded-Prefix`` on the path route);
+* **answers on the path route** -- the device cannot know the
+  ``/devices/<id>`` prefix, so the URIs of SOAP answers (up to ``max_body``
+  octets) get it spliced in: ``<origin>/x`` becomes ``<origin>/devices/<id>/x``
+  (DEV-R16, :class:`~uplink62676.urirewrite.UriRewriter`).  Other content
+  types, larger bodies and every octet outside those URIs pass unchanged.
+
+``extra_rules(request)`` is the hook for more rules (the cloud's RTSP gateway
+will map ``rtsp://`` URIs there); ``rtsp://`` URIs are left as they are.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from typing import Final
+
+from .._xml import DEFAULT_MAX_BYTES
+from ..clientauth import without_credentials
+from ..errors import ConfigurationError
+from ..events import Headers
+from ..origins import Origin, forwarding_headers, without_forwarding_headers
+from ..urirewrite import SOAP_MEDIA_TYPES, UriRewriter, UriRule
+from .events import RequestRouted
+from .hooks import BodyFilter
+
+__all__ = ["CloudRewriter", "SoapUriFilter", "passed_origin"]
+
+_CACHE: Final = 256
+
+
+def passed_origin(request: RequestRouted, device_id: str) -> tuple[str, str]:
+    """The client's origin on every route (``device_id`` when it sent no ``Host``)."""
+    return request.scheme, request.authority or device_id
+
+
+def _origin(request: RequestRouted) -> Origin | None:
+    if not request.authority:
+        return None
+    try:
+        return Origin.of(request.scheme, request.authority)
+    except ConfigurationError:
+        return None
+
+
+def _content_type(headers: Headers) -> str | None:
+    for name, value in headers:
+        if name == b"content-type":
+            return value.decode("latin-1")
+    return None
+
+
+class SoapUriFilter:
+    """Buffers one SOAP answer (up to ``max_bytes``), then rewrites its URIs at the end.
+
+    A larger answer is passed on unchanged from the octet that crossed the limit.
+    """
+
+    __slots__ = ("_buffer", "_content_type", "_passing", "_rewriter", "count")
+
+    def __init__(self, rewriter: UriRewriter, content_type: str | None) -> None:
+        self._rewriter = rewriter
+        self._content_type = content_type
+        self._buffer: list[bytes] = []
+        self._passing = False
+        self.count = 0
+
+    def feed(self, data: bytes) -> bytes:
+        if self._passing:
+            return data
+        self._buffer.append(data)
+        if sum(map(len, self._buffer)) > self._rewriter.max_bytes:
+            self._passing = True
+            held, self._buffer = b"".join(self._buffer), []
+            return held
+        return b""
+
+    def end(self) -> bytes:
+        if self._passing:
+            return b""
+        body, self._buffer = b"".join(self._buffer), []
+        result = self._rewriter.rewrite(body, self._content_type)
+        self.count = result.count
+        return result.body
+
+
+class CloudRewriter:
+    """The cloud's :class:`~.hooks.Rewriter` (see the module doc)."""
+
+    __slots__ = ("_rewriters", "extra_rules", "max_body")
+
+    def __init__(self, *, max_body: int = DEFAULT_MAX_BYTES,
+                 extra_rules: Callable[[RequestRouted], Sequence[UriRule]] | None = None) -> None:
+        self.max_body = max_body
+        self.extra_rules = extra_rules
+        self._rewriters: OrderedDict[tuple[Origin, str], UriRewriter] = OrderedDict()
+
+    def origin(self, request: RequestRouted, device_id: str) -> tuple[str, str]:
+        return passed_origin(request, device_id)
+
+    def request_headers(self, request: RequestRouted) -> Headers:
+        headers = without_forwarding_headers(
+            without_credentials(request.headers))  # type: ignore[arg-type]
+        origin = _origin(request)
+        if origin is not None:
+            peer = request.peer
+            headers.extend(forwarding_headers(
+                origin, client=peer.address if peer is not None and peer.address else None,
+                client_port=peer.port if peer is not None and peer.port else None,
+                prefix=request.route.prefix))
+        return tuple(headers)
+
+    def response_body(self, request: RequestRouted, status: int,
+                      headers: Headers) -> BodyFilter | None:
+        prefix = request.route.prefix
+        content_type = _content_type(headers)
+        if content_type is None or content_type.split(";", 1)[0].strip().lower() \
+                not in SOAP_MEDIA_TYPES:
+            return None
+        extra = self.extra_rules(request) if self.extra_rules is not None else ()
+        if not prefix and not extra:
+            return None  # by host or port the device's URIs are right as they are
+        origin = _origin(request)
+        if origin is None:
+            return None
+        return SoapUriFilter(self._rewriter(origin, prefix, extra), content_type)
+
+    def _rewriter(self, origin: Origin, prefix: str, extra: Sequence[UriRule]) -> UriRewriter:
+        if extra:  # not cached: the hook may change its rules
+            rules = [UriRule(origin, origin, "", prefix)] if prefix else []
+            return UriRewriter([*extra, *rules], max_bytes=self.max_body)
+        key = (origin, prefix)
+        found = self._rewriters.get(key)
+        if found is None:
+            found = self._rewriters[key] = UriRewriter(UriRule(origin, origin, "", prefix),
+                                                       max_bytes=self.max_body)
+            while len(self._rewriters) > _CACHE:
+                self._rewriters.popitem(last=False)
+        else:
+            self._rewriters.move_to_end(key)
+        return found
