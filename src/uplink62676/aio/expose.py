@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from .. import events as ev
 from ..errors import LocalProtocolError, TransportError
@@ -48,6 +48,9 @@ class ExposeServer:
         self.timeout = timeout
         self._server: asyncio.Server | None = None
         self._clients: set[_Client] = set()
+        #: ``(transport, first octets) -> took it``: players' own RTSP-over-HTTP channels
+        #: (:meth:`uplink62676.aio.rtspgateway.RtspGateway.take_http_channel`).
+        self.rtsp_hook: Callable[[asyncio.Transport, bytes], bool] | None = None
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
@@ -96,6 +99,7 @@ class _Client(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
         self.reading = True
+        self.sniffed = False
 
     # --- transport ----------------------------------------------------------------------------
 
@@ -106,6 +110,14 @@ class _Client(asyncio.Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if not self.sniffed:
+            self.sniffed = True
+            hook = self.server.rtsp_hook
+            if hook is not None and self.transport is not None and hook(self.transport, data):
+                self.server._clients.discard(self)  # an RTSP tunnel channel now
+                if self.timer is not None:
+                    self.timer.cancel()
+                return
         self._handle(self.conn.receive_data(data, self.loop.time()))
         self._flush_now()
 

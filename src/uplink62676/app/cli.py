@@ -24,9 +24,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ..errors import ConfigurationError, UplinkError
+
+if TYPE_CHECKING:
+    from ..users import Users
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_LISTEN", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -75,6 +79,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="access tokens, one 'TOKEN DEVICE-ID' per line (# comments)")
     c.add_argument("--plaintext", action="store_true",
                    help="INSECURE: accept uplinks without TLS (tests and local experiments)")
+    c.add_argument("--rtsp-listen", type=_host_port, metavar="HOST:PORT",
+                   help="RTSP gateway for video players: rtsp://HOST:PORT/devices/<id>/<camera "
+                        "path> (RTP interleaved over TCP); players that tunnel RTSP over HTTP "
+                        "use the --expose port")
+    c.add_argument("--rtsp-transport", choices=("auto", "http", "websocket"), default="auto",
+                   help="tunnel to the device: RFC 8441 WebSocket where offered, else the HTTP "
+                        "GET/POST pair (auto, default), or only one of them")
 
     d = sub.add_parser(
         "device", help="keep uplinks to a cloud and forward tunneled requests to a local server",
@@ -97,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--forward", metavar="URL",
                    help="local HTTP/1.1 server that answers the tunneled requests "
                         "(required unless --simulate)")
+    d.add_argument("--rtsp", metavar="URL",
+                   help="camera's RTSP server, rtsp://HOST[:PORT]: RTSP over HTTP tunnels and "
+                        "RFC 8441 WebSockets through the uplink are bridged to it")
     d.add_argument("--simulate", type=int, metavar="N",
                    help="serve a simulated VSS of N cameras through the uplink: the event "
                         "service with resource queries at /onvif/events_service and "
@@ -177,6 +191,19 @@ async def _until_signalled() -> None:
     log.info("stopping")
 
 
+def _gateway_users(args: argparse.Namespace) -> Users | None:
+    """The cloud's users for the RTSP gateway (``--users``, when the cloud has that option)."""
+    from ..users import Users, parse_users
+
+    users = getattr(args, "users", None)
+    if users is None or isinstance(users, Users):
+        return users
+    try:
+        return parse_users(Path(users).read_text())
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read users file {str(users)!r}: {exc}") from None
+
+
 async def _cloud(args: argparse.Namespace) -> int:
     from ..aio.cloud import CloudServer
     from ..aio.expose import ExposeServer
@@ -197,16 +224,27 @@ async def _cloud(args: argparse.Namespace) -> int:
                         allow_anonymous=True if (args.client_ca is None and validator is None)
                         else None)
     expose = ExposeServer(cloud)
+    gateway = None
+    if args.rtsp_listen is not None:
+        from ..aio.rtspgateway import RtspGateway
+
+        gateway = RtspGateway(cloud, users=_gateway_users(args), transport=args.rtsp_transport)
+        expose.rtsp_hook = gateway.take_http_channel
     try:
         await cloud.start(*args.listen)
         await expose.start(*args.expose)
+        if gateway is not None:
+            await gateway.start(*args.rtsp_listen)
     except OSError as exc:
         log.error("cannot listen: %s", exc)
+        await expose.close()
         await cloud.close()
         return EXIT_LISTEN
     try:
         await _until_signalled()
     finally:
+        if gateway is not None:
+            await gateway.close()
         await expose.close()
         await cloud.close()
     return EXIT_OK
@@ -235,8 +273,8 @@ async def _device(args: argparse.Namespace) -> int:
 
     if not args.remote and args.config is None:
         raise _Usage("device needs at least one --remote (or --config)")
-    if args.forward is None and args.simulate is None:
-        raise _Usage("device needs --forward URL or --simulate N")
+    if args.forward is None and args.simulate is None and args.rtsp is None:
+        raise _Usage("device needs --forward URL, --rtsp URL or --simulate N")
     if args.simulate is not None and not 1 <= args.simulate <= 100_000:
         raise _Usage(f"--simulate needs 1..100000 cameras, got {args.simulate}")
     if args.change_rate < 0:
@@ -276,6 +314,11 @@ async def _device(args: argparse.Namespace) -> int:
         vss_host.start()
         log.info("serving a simulated VSS of %d cameras (seed %d)", args.simulate, args.seed)
     handler: Handler = vss_host if vss_host is not None else forwarder  # type: ignore[assignment]
+    if args.rtsp is not None:
+        from ..aio.rtspbridge import RtspBridge
+
+        handler = RtspBridge(args.rtsp, handler)
+        log.info("bridging RTSP tunnels to %s", args.rtsp)
     agent: DeviceAgent
     configured = [spec(a, args.user_level) for a in args.remote]
     if args.config is not None:
