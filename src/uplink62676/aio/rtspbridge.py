@@ -199,6 +199,7 @@ class RtspBridge:
                 reader.cancel()
                 task.cancel()
                 camera.close()
+                log.info("RTSP over WebSocket closed")
 
         log.info("RTSP over WebSocket opened (stream %d)", request.stream_id)
         return Response(200, (("sec-websocket-protocol", WEBSOCKET_PROTOCOL),), download())

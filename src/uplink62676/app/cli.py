@@ -86,6 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--rtsp-transport", choices=("auto", "http", "websocket"), default="auto",
                    help="tunnel to the device: RFC 8441 WebSocket where offered, else the HTTP "
                         "GET/POST pair (auto, default), or only one of them")
+    c.add_argument("--rtsp-player-buffer", type=int, default=8 * 1024 * 1024, metavar="OCTETS",
+                   help="octets a player may leave unread before it is dropped (default 8 MiB)")
 
     d = sub.add_parser(
         "device", help="keep uplinks to a cloud and forward tunneled requests to a local server",
@@ -227,8 +229,10 @@ async def _cloud(args: argparse.Namespace) -> int:
     gateway = None
     if args.rtsp_listen is not None:
         from ..aio.rtspgateway import RtspGateway
+        from ..rtsp.gateway import GatewaySettings
 
-        gateway = RtspGateway(cloud, users=_gateway_users(args), transport=args.rtsp_transport)
+        gateway = RtspGateway(cloud, users=_gateway_users(args), transport=args.rtsp_transport,
+                              settings=GatewaySettings(max_player_buffer=args.rtsp_player_buffer))
         expose.rtsp_hook = gateway.take_http_channel
     try:
         await cloud.start(*args.listen)
