@@ -326,6 +326,8 @@ async def _device(args: argparse.Namespace) -> int:
     agent: DeviceAgent
     configured = [spec(a, args.user_level) for a in args.remote]
     if args.config is not None:
+        import attrs
+
         from ..aio.config import CAPABILITIES, PLAINTEXT_CAPABILITIES, ConfiguredDevice
         from ..config import UplinkConfiguration
 
@@ -338,7 +340,9 @@ async def _device(args: argparse.Namespace) -> int:
                 for a in args.remote]
         configured_device = ConfiguredDevice(
             args.config, handler, spec, seed=seed,
-            capabilities=PLAINTEXT_CAPABILITIES if args.plaintext else CAPABILITIES)
+            # UPL-54: StreamingOverUplink when RTSP is bridged through the uplink.
+            capabilities=attrs.evolve(PLAINTEXT_CAPABILITIES if args.plaintext else CAPABILITIES,
+                                      streaming_over_uplink=args.rtsp is not None))
         handler = configured_device
         agent = DeviceAgent(handler, identity=_device_identity(args),
                             uplinks=configured_device.initial())
