@@ -278,7 +278,7 @@ async def _device(args: argparse.Namespace) -> int:
     if not args.remote and args.config is None:
         raise _Usage("device needs at least one --remote (or --config)")
     if args.forward is None and args.simulate is None and args.rtsp is None:
-        raise _Usage("device needs --forward URL, --rtsp URL or --simulate N")
+        raise _Usage("device needs --forward URL or --simulate N (or --rtsp URL)")
     if args.simulate is not None and not 1 <= args.simulate <= 100_000:
         raise _Usage(f"--simulate needs 1..100000 cameras, got {args.simulate}")
     if args.change_rate < 0:
