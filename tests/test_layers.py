@@ -40,6 +40,7 @@ BY_FOLDER = {
     "threaded": ADAPTERS,
     "app": APPLICATIONS,
     "query.filters": CODECS,
+    "rtsp": CODECS,  # RTSP messages, URL rewriting, the HTTP tunnel codec
 }
 
 #: Every other module, by its dotted name below ``uplink62676``.
@@ -86,6 +87,8 @@ BY_MODULE = {
     "httpclient": MACHINES,
     "httpheaders": CODECS,
     "query.pullpoint": MACHINES,
+    "rtsp": MACHINES,  # the package face re-exports the gateway session
+    "rtsp.gateway": MACHINES,  # one player's session at the cloud's RTSP gateway
     "adaption": SERVICES,
     "query.client": SERVICES,
     # old paths of moved modules (each calls _moved.alias): the layer of the new home

@@ -88,3 +88,16 @@ def test_rfc8441_websocket_connect_transcript_f(scheme: str) -> None:
     assert of(c_events, ev.ResponseReceived)[0].status_code == 200
     assert of(d_events, ev.DataReceived)[0].data == frame
     assert of(c_events, ev.DataReceived)[0].data == b"\x82\x05world"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_cloud_sees_whether_the_device_announced_extended_connect(enabled: bool) -> None:
+    """UPL-57: the cloud sends an extended CONNECT only after SETTINGS_ENABLE_CONNECT_PROTOCOL;
+    ``peer_enables_connect_protocol`` tells it (the RTSP gateway's choice, MED-R11)."""
+    from uplink62676.settings import DeviceSettings
+
+    device = DeviceUplink("https://cloud.example.com/uplink",
+                          settings=DeviceSettings(enable_connect_protocol=enabled))
+    _, cloud = connected_pair(device=device)
+    assert cloud.peer_enables_connect_protocol is enabled
+    assert CloudUplink().peer_enables_connect_protocol is False  # no tunnel yet

@@ -723,6 +723,11 @@ class Tunnel:
         return max(int(limit) - int(self._conn.open_outbound_streams), 0)
 
     @property
+    def peer_enables_connect_protocol(self) -> bool:
+        """The peer's SETTINGS carried ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441 section 3)."""
+        return bool(self._conn.remote_settings.enable_connect_protocol)
+
+    @property
     def highest_stream_id(self) -> int:
         return int(self._conn.highest_inbound_stream_id)
 

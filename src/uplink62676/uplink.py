@@ -250,6 +250,11 @@ class _End:
         """Streams the cloud may still open now (the device's MAX_CONCURRENT_STREAMS)."""
         return self._tunnel.stream_slots if self._tunnel is not None else 0
 
+    @property
+    def peer_enables_connect_protocol(self) -> bool:
+        """The peer announced SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441, UPL-57)."""
+        return self._tunnel is not None and self._tunnel.peer_enables_connect_protocol
+
 
 def _check_status(status: int) -> None:
     if not isinstance(status, int) or not 100 <= status <= 599 or status == 101:

@@ -667,6 +667,7 @@ class CloudServer:
         authority: str | None = None,
         scheme: str = "https",
         timeout: float | None = 30.0,
+        protocol: str | None = None,
     ) -> ResponseStream:
         """Send a request through ``device_id``'s uplink; returns once the head arrived.
 
@@ -676,7 +677,8 @@ class CloudServer:
         ``:scheme`` -- the front door passes the client-visible origin, from
         which the device builds its URIs (UPL-59, UPL-R20, DEV-R14).  Raises
         :class:`KeyError` for an unknown device and :class:`TransportError`
-        when the device goes away first.
+        when the device goes away first.  ``protocol`` (with ``method``
+        CONNECT and a streamed ``body``) makes an RFC 8441 extended CONNECT.
         """
         conn = self._pick(device_id)
         if conn is None:
@@ -713,7 +715,7 @@ class CloudServer:
             else:
                 sid = conn.uplink.send_request(method, path, hdrs, None,
                                                authority=authority or device_id,
-                                               scheme=scheme, end_stream=False)
+                                               scheme=scheme, protocol=protocol, end_stream=False)
                 pump = None
         except LocalProtocolError as exc:
             raise TransportError(f"cannot send to device {device_id}: {exc}") from None
@@ -735,6 +737,11 @@ class CloudServer:
             conn.reset(sid)  # the caller gave up (or the device went): RST_STREAM CANCEL
             raise
         return ResponseStream(conn, sid, head, state, pump)
+
+    def extended_connect(self, device_id: str) -> bool:
+        """``device_id``'s uplink announced RFC 8441 extended CONNECT (UPL-57)."""
+        conn = self._registry.lookup(device_id)
+        return conn is not None and conn.uplink.peer_enables_connect_protocol
 
     async def request(
         self,

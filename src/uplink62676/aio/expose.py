@@ -126,6 +126,9 @@ class ExposeServer:
         self._expiry: asyncio.TimerHandle | None = None
         self._chained: Callable[[str, DeviceInfo | None], None] | None = None
         self._warned_labels: set[str] = set()
+        #: ``(transport, first octets) -> took it``: players' own RTSP-over-HTTP channels
+        #: (:meth:`uplink62676.aio.rtspgateway.RtspGateway.take_http_channel`).
+        self.rtsp_hook: Callable[[asyncio.Transport, bytes], bool] | None = None
 
     @property
     def scheme(self) -> str:
@@ -344,6 +347,7 @@ class _Client(asyncio.Protocol):
         self.reading = True
         self.auth_session: ConnectionAuth | None = (
             ConnectionAuth() if isinstance(server.authorize, FrontDoorAuth) else None)
+        self.sniffed = False
 
     # --- transport ----------------------------------------------------------------------------
 
@@ -356,6 +360,14 @@ class _Client(asyncio.Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if not self.sniffed:
+            self.sniffed = True
+            hook = self.server.rtsp_hook
+            if hook is not None and self.transport is not None and hook(self.transport, data):
+                self.server._clients.discard(self)  # an RTSP tunnel channel now
+                if self.timer is not None:
+                    self.timer.cancel()
+                return
         self._handle(self.conn.receive_data(data, self.loop.time()))
         self._flush_now()
 

@@ -122,6 +122,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--max-requests-per-client", type=int, default=128, metavar="N",
                    help="requests one client address may have in flight (default 128; beyond: "
                         "503 + Retry-After, or REFUSED_STREAM)")
+    c.add_argument("--rtsp-listen", type=host_port, metavar="HOST:PORT",
+                   help="RTSP gateway for video players: rtsp://HOST:PORT/devices/<id>/<camera "
+                        "path> (RTP interleaved over TCP); players that tunnel RTSP over HTTP "
+                        "use the --expose port")
+    c.add_argument("--rtsp-transport", choices=("auto", "http", "websocket"), default="auto",
+                   help="tunnel to the device: RFC 8441 WebSocket where offered, else the HTTP "
+                        "GET/POST pair (auto, default), or only one of them")
+    c.add_argument("--rtsp-player-buffer", type=int, default=8 * 1024 * 1024, metavar="OCTETS",
+                   help="octets a player may leave unread before it is dropped (default 8 MiB)")
 
     d = sub.add_parser(
         "device", help="keep uplinks to a cloud and forward tunneled requests to a local server",
@@ -144,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--forward", metavar="URL", type=http_url,
                    help="local HTTP/1.1 server that answers the tunneled requests "
                         "(required unless --simulate)")
+    d.add_argument("--rtsp", metavar="URL",
+                   help="camera's RTSP server, rtsp://HOST[:PORT]: RTSP over HTTP tunnels and "
+                        "RFC 8441 WebSockets through the uplink are bridged to it")
     d.add_argument("--simulate", type=int, metavar="N",
                    help="serve a simulated VSS of N cameras through the uplink: the event "
                         "service with resource queries at /onvif/events_service and "
@@ -309,11 +321,24 @@ async def _cloud(args: argparse.Namespace) -> int:
                           authorize=authorizer,
                           settings=FrontDoorSettings(
                               max_requests_per_client=args.max_requests_per_client))
+    gateway = None
+    if args.rtsp_listen is not None:
+        from ..aio.rtspgateway import RtspGateway
+        from ..rtsp.gateway import GatewaySettings
+
+        # Players authenticate against the same users as the front door (RTSP Digest).
+        gateway = RtspGateway(cloud, users=getattr(authorizer, "users", None),
+                              transport=args.rtsp_transport,
+                              settings=GatewaySettings(max_player_buffer=args.rtsp_player_buffer))
+        expose.rtsp_hook = gateway.take_http_channel
     try:
         await cloud.start(*args.listen)
         await expose.start(*args.expose)
+        if gateway is not None:
+            await gateway.start(*args.rtsp_listen)
     except OSError as exc:
         log.error("cannot listen: %s", exc)
+        await expose.close()
         await cloud.close()
         return EXIT_LISTEN
     try:
@@ -322,6 +347,8 @@ async def _cloud(args: argparse.Namespace) -> int:
         # Graceful: stop accepting, GOAWAY to every device, requests in flight get
         # --grace seconds, then 503 / RST_STREAM, then everything closes.
         cloud.begin_shutdown()
+        if gateway is not None:
+            await gateway.close()
         await expose.close(grace=args.grace)
         await cloud.close()
     return EXIT_OK
@@ -350,8 +377,8 @@ async def _device(args: argparse.Namespace) -> int:
 
     if not args.remote and args.config is None:
         raise _Usage("device needs at least one --remote (or --config)")
-    if args.forward is None and args.simulate is None:
-        raise _Usage("device needs --forward URL or --simulate N")
+    if args.forward is None and args.simulate is None and args.rtsp is None:
+        raise _Usage("device needs --forward URL or --simulate N (or --rtsp URL)")
     if args.simulate is not None and not 1 <= args.simulate <= 100_000:
         raise _Usage(f"--simulate needs 1..100000 cameras, got {args.simulate}")
     if args.change_rate < 0:
@@ -394,9 +421,16 @@ async def _device(args: argparse.Namespace) -> int:
         vss_host.start()
         log.info("serving a simulated VSS of %d cameras (seed %d)", args.simulate, args.seed)
     handler: Handler = vss_host if vss_host is not None else forwarder  # type: ignore[assignment]
+    if args.rtsp is not None:
+        from ..aio.rtspbridge import RtspBridge
+
+        handler = RtspBridge(args.rtsp, handler)
+        log.info("bridging RTSP tunnels to %s", args.rtsp)
     agent: DeviceAgent
     configured = [spec(a, args.user_level) for a in args.remote]
     if args.config is not None:
+        import attrs
+
         from ..aio.config import CAPABILITIES, PLAINTEXT_CAPABILITIES, ConfiguredDevice
         from ..config import UplinkConfiguration
 
@@ -409,7 +443,9 @@ async def _device(args: argparse.Namespace) -> int:
                 for a in args.remote]
         configured_device = ConfiguredDevice(
             args.config, handler, spec, seed=seed,
-            capabilities=PLAINTEXT_CAPABILITIES if args.plaintext else CAPABILITIES)
+            # UPL-54: StreamingOverUplink when RTSP is bridged through the uplink.
+            capabilities=attrs.evolve(PLAINTEXT_CAPABILITIES if args.plaintext else CAPABILITIES,
+                                      streaming_over_uplink=args.rtsp is not None))
         handler = configured_device
         agent = DeviceAgent(handler, identity=_device_identity(args),
                             uplinks=configured_device.initial())
@@ -454,6 +490,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     _logging(args.verbose, args.quiet)
     if args.command == "cloud" and not args.plaintext and (args.cert is None or args.key is None):
         parser.error("cloud needs --cert and --key (or the INSECURE --plaintext)")
+    if (args.command == "cloud" and args.rtsp_listen is not None and args.users is None
+            and not args.expose_open):
+        parser.error("--rtsp-listen needs --users FILE for the players (or the INSECURE "
+                     "--expose-open)")
     if args.command == "cloud" and args.plaintext and args.client_ca is not None:
         parser.error("--client-ca needs TLS: without it (--plaintext) no device can present a "
                      "certificate")
