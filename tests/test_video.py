@@ -191,3 +191,22 @@ def test_stalled_player_is_dropped_not_the_uplink(pki: Pki) -> None:
             s.cloud.wait_line("unread; dropping it", timeout=60)
             s.device.wait_line("RTSP over WebSocket closed", timeout=2)
         assert ffmpeg_frames(s.url, frames=25) >= 25  # the uplink is still there
+
+
+def test_players_authenticate_with_the_front_doors_users(pki: Pki, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """MED-20, DEV-15..18: with ``--users`` the gateway asks players for RTSP Digest; ffmpeg
+    with alice's password decodes frames, without it (or with a wrong one) it is refused."""
+    users = tmp_path / "users"
+    users.write_text("alice wonder-land cam-*\nbob builder other-*\n")
+    users.chmod(0o600)
+    for s in stack(pki, extra=("--users", str(users))):
+        good = s.url.replace("rtsp://", "rtsp://alice:wonder-land@")
+        assert ffmpeg_frames(good, frames=30) >= 30
+        for bad in (s.url, s.url.replace("rtsp://", "rtsp://alice:wrong@"),
+                    s.url.replace("rtsp://", "rtsp://bob:builder@")):  # bob may not see cam-1
+            r = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error",
+                                "-rtsp_transport", "tcp", "-i", bad, "-frames:v", "5", "-f",
+                                "null", "-"], capture_output=True, text=True, timeout=40,
+                               check=False)
+            assert r.returncode != 0, bad
+            assert "401" in r.stderr or "404" in r.stderr or "Unauthorized" in r.stderr, r.stderr
