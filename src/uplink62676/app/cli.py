@@ -153,6 +153,9 @@ def _parser() -> argparse.ArgumentParser:
     from .querycli import add_query_parser
 
     add_query_parser(sub)
+    from .certscli import add_certs_parser
+
+    add_certs_parser(sub)
     sub.add_parser("demo", help="run cloud and device over loopback TLS and show each step",
                    description="Make throw-away certificates, start a cloud and a device over "
                                "loopback mTLS, send a few requests, PING, close. No set-up.")
@@ -396,6 +399,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error("a command is needed: cloud, device, query or demo")
+    if args.command == "certs":
+        from .certscli import run_certs
+
+        return run_certs(args)
     if args.command == "demo":
         from .demo import run
 
