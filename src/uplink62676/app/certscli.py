@@ -38,7 +38,7 @@ _SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 def add_certs_parser(sub: Any) -> argparse.ArgumentParser:
     """Register ``certs`` on the command line's subparsers."""
-    c = sub.add_parser(
+    c: argparse.ArgumentParser = sub.add_parser(
         "certs", help="make a CA, a cloud certificate and device certificates (mTLS)",
         description="Write DIR/ca.pem + ca.key, DIR/cloud.pem + cloud.key for the --cloud names "
                     "and DIR/<ID>.pem + <ID>.key per --device (subject CN = device ID). Keys "
