@@ -57,6 +57,7 @@ from ..frontdoor.hooks import (
     client_origin,
 )
 from ..frontdoor.ports import PortAssigner
+from ..io.observe import Observer
 from ..io.portstore import PortStore
 from ..io.tls import peer_common_name
 from .cloud import CloudServer, ResponseStream
@@ -115,6 +116,8 @@ class ExposeServer:
         self._expiry: asyncio.TimerHandle | None = None
         self._chained: Callable[[str, DeviceInfo | None], None] | None = None
         self._warned_labels: set[str] = set()
+        #: Called with every front-door event (:mod:`uplink62676.io.observe`); None: off.
+        self.observer: Observer | None = None
 
     @property
     def scheme(self) -> str:
@@ -418,7 +421,10 @@ class _Client(asyncio.Protocol):
     # --- events -------------------------------------------------------------------------------
 
     def _handle(self, events: list[ev.Event]) -> None:
+        observe = self.server.observer
         for e in events:
+            if observe is not None:
+                observe(e)
             kind = type(e)
             if kind is ev.DataReceived:
                 assert isinstance(e, ev.DataReceived)

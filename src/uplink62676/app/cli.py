@@ -30,6 +30,7 @@ from typing import NoReturn
 from .. import __version__
 from ..errors import ConfigurationError, UplinkError
 from .args import host_port, http_url, remote_address, seconds, user_level
+from .metrics import JsonFormatter, add_operations_options, start_metrics
 
 __all__ = ["EXIT_CONFIG", "EXIT_FAILURE", "EXIT_LISTEN", "EXIT_OK", "EXIT_USAGE", "main"]
 
@@ -110,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--max-requests-per-client", type=int, default=128, metavar="N",
                    help="requests one client address may have in flight (default 128; beyond: "
                         "503 + Retry-After, or REFUSED_STREAM)")
+    add_operations_options(c)
 
     d = sub.add_parser(
         "device", help="keep uplinks to a cloud and forward tunneled requests to a local server",
@@ -149,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--grace", type=seconds, default=5.0, metavar="SECONDS",
                    help="on SIGTERM/SIGINT: how long requests in flight may still finish "
                         "(default 5)")
+    add_operations_options(d)
 
     from .querycli import add_query_parser
 
@@ -162,9 +165,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _logging(verbose: int, quiet: bool) -> None:
+def _logging(verbose: int, quiet: bool, json_lines: bool = False) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if json_lines:  # --log-format json: one JSON object per line
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     for noisy in ("hpack", "h2", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -272,16 +278,22 @@ async def _cloud(args: argparse.Namespace) -> int:
                           device_ports=ports, port_store=store,
                           settings=FrontDoorSettings(
                               max_requests_per_client=args.max_requests_per_client))
+    metrics = None
     try:
+        metrics = start_metrics(args.metrics, "cloud", cloud, expose)
         await cloud.start(*args.listen)
         await expose.start(*args.expose)
     except OSError as exc:
         log.error("cannot listen: %s", exc)
         await cloud.close()
+        if metrics is not None:
+            metrics.close()
         return EXIT_LISTEN
     try:
         await _until_signalled()
     finally:
+        if metrics is not None:
+            metrics.close()
         # Graceful: stop accepting, GOAWAY to every device, requests in flight get
         # --grace seconds, then 503 / RST_STREAM, then everything closes.
         cloud.begin_shutdown()
@@ -379,10 +391,17 @@ async def _device(args: argparse.Namespace) -> int:
         configured_device.agent = agent
     else:
         agent = DeviceAgent(handler, identity=_device_identity(args), uplinks=configured)
+    try:
+        metrics = start_metrics(args.metrics, "device", agent)
+    except OSError as exc:
+        log.error("cannot listen: %s", exc)
+        return EXIT_LISTEN
     await agent.start()
     try:
         await _until_signalled()
     finally:
+        if metrics is not None:
+            metrics.close()
         await agent.stop(grace=args.grace)
         if vss_host is not None:
             await vss_host.close()
@@ -418,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--for needs --follow")
         _logging(args.verbose, True)
         return run_query(args)
-    _logging(args.verbose, args.quiet)
+    _logging(args.verbose, args.quiet, getattr(args, "log_format", "text") == "json")
     if args.command == "cloud" and not args.plaintext and (args.cert is None or args.key is None):
         parser.error("cloud needs --cert and --key (or the INSECURE --plaintext)")
     if args.command == "cloud" and args.plaintext and args.client_ca is not None:
