@@ -156,7 +156,15 @@ from .soap import (
 from .tokenmap import TokenMapper
 from .tokens import ReferenceToken, RemoteToken, TokenContext
 from .tunnel import ErrorCode
-from .uplink import CLOUD_TRANSITIONS, DEVICE_TRANSITIONS, CloudUplink, DeviceUplink, Phase, Trigger
+from .uplink import (
+    CLOUD_TRANSITIONS,
+    DEVICE_TRANSITIONS,
+    PHASE_STATUS,
+    CloudUplink,
+    DeviceUplink,
+    Phase,
+    Trigger,
+)
 from .urirewrite import RewriteResult, UriRewriter, UriRule, rewrite_soap_uris
 from .users import User, Users, parse_users
 from .websocket import SeededEntropy, WebSocketClosed, WebSocketSettings
@@ -195,6 +203,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "CLOUD_TRANSITIONS",
     "DEVICE_TRANSITIONS",
+    "PHASE_STATUS",
     "Accept",
     "AccessPolicy",
     "AccessToken",

@@ -186,6 +186,8 @@ class DataReceived(Event):
 
 @attrs.frozen(slots=True)
 class TrailersReceived(Event):
+    """Trailing headers ended a response (or request) body on ``stream_id``."""
+
     stream_id: int
     headers: Headers = attrs.field(repr=_headers_repr)
 

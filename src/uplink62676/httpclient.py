@@ -41,6 +41,8 @@ class ResponseStarted(Event):
 
 @attrs.frozen(slots=True)
 class ResponseBody(Event):
+    """A chunk of the response body."""
+
     data: bytes = attrs.field(repr=lambda d: f"<{len(d)} octets>")
 
 

@@ -57,6 +57,7 @@ def encode_store(configurations: Iterable[UplinkConfiguration]) -> bytes:
 
 
 def decode_store(data: bytes) -> list[UplinkConfiguration]:
+    """Parse a store file's octets; :class:`ConfigurationError` if it is damaged."""
     if len(data) > MAX_STORE_BYTES:
         raise ConfigurationError(f"store larger than {MAX_STORE_BYTES} octets")
     root = parse_xml(data, max_bytes=MAX_STORE_BYTES, max_elements=1_000_000, require_utf8=True)

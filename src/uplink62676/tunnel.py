@@ -75,6 +75,8 @@ class ErrorCode(enum.IntEnum):
 
 
 class Role(enum.Enum):
+    """Which end of the tunnel: the device serves HTTP/2, the cloud is its client."""
+
     DEVICE = "device"  # HTTP/2 server
     CLOUD = "cloud"  # HTTP/2 client
 

@@ -46,6 +46,7 @@ from .websocket import (
 __all__ = [
     "CLOUD_TRANSITIONS",
     "DEVICE_TRANSITIONS",
+    "PHASE_STATUS",
     "CloudUplink",
     "DeviceUplink",
     "Phase",
@@ -125,6 +126,15 @@ CLOUD_TRANSITIONS: Mapping[tuple[Phase, Trigger], Phase] = MappingProxyType(
         **_TUNNEL_TRANSITIONS,
     }
 )
+
+#: The Status (UPL-R27) an uplink reports in each phase.
+PHASE_STATUS: Mapping[Phase, Status] = MappingProxyType({
+    _P.IDLE: Status.OFFLINE,
+    _P.UPGRADING: Status.CONNECTING,
+    _P.HTTP2: Status.CONNECTED,
+    _P.DRAINING: Status.CONNECTED,
+    _P.CLOSED: Status.OFFLINE,
+})
 
 del _P, _T
 

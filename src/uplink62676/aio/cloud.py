@@ -39,6 +39,7 @@ from ..cloudauth import (
 )
 from ..deviceregistry import DeviceInfo, DeviceRegistry, InMemoryDeviceRegistry
 from ..errors import InvalidTokenError, LocalProtocolError, TransportError
+from ..io.observe import Observer, RequestDone, Transferred
 from ..io.tls import peer_common_name
 from ..settings import CloudSettings
 from ..tunnel import ErrorCode
@@ -212,6 +213,8 @@ class _CloudConnection(asyncio.Protocol):
         self._arm()
 
     def data_received(self, data: bytes) -> None:
+        if (observe := self.server.observer) is not None:
+            observe(Transferred("in", len(data)))
         self._handle(self.uplink.receive_data(data, self.loop.time()))
         self.flush()
 
@@ -261,6 +264,8 @@ class _CloudConnection(asyncio.Protocol):
         data = self.uplink.data_to_send()
         if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+            if (observe := self.server.observer) is not None:
+                observe(Transferred("out", len(data)))
         if self.uplink.phase is Phase.CLOSED and self.transport is not None:
             self.transport.close()
         self._arm()
@@ -286,7 +291,10 @@ class _CloudConnection(asyncio.Protocol):
 
     def _handle(self, events: Iterable[ev.Event]) -> None:
         handlers = _HANDLERS
+        observe = self.server.observer
         for e in events:
+            if observe is not None:
+                observe(e)
             handler = handlers.get(type(e))
             if handler is not None:
                 handler(self, e)
@@ -400,6 +408,9 @@ class _CloudConnection(asyncio.Protocol):
         else:
             log.warning("upgrade from %s refused: %d %s", self.peer, decision.status,
                         decision.reason)
+            if (observe := self.server.observer) is not None:  # the policy's own refusal
+                observe(ev.UpgradeRefused(decision.status, decision.reason, (),
+                                          bearer_error=decision.bearer_error))
             self.uplink.refuse(decision.status, decision.headers, decision.body,
                                bearer_error=decision.bearer_error)
         self.flush()
@@ -531,6 +542,8 @@ class CloudServer:
         self.settings = settings or CloudSettings()
         self.high_water = high_water
         self.on_change = on_change
+        #: Called with every event and transfer (:mod:`uplink62676.io.observe`); None: off.
+        self.observer: Observer | None = None
         self._registry: DeviceRegistry[_CloudConnection] = InMemoryDeviceRegistry()
         self._connections: set[_CloudConnection] = set()
         self._server: asyncio.Server | None = None
@@ -613,6 +626,11 @@ class CloudServer:
             self.on_change(device_id, info)
         for waiter in self._waiters:
             waiter.set()
+
+    @property
+    def connections(self) -> int:
+        """Open uplink connections, also those still upgrading."""
+        return len(self._connections)
 
     def devices(self) -> list[DeviceInfo]:
         """Connected devices, ordered by ID."""
@@ -721,27 +739,35 @@ class CloudServer:
             raise TransportError(f"cannot send to device {device_id}: {exc}") from None
         conn.streams[sid] = state
         conn.flush()
+        sent_at = self._loop.time()
         if not isinstance(body, bytes | bytearray | memoryview) and body is not None:
             pump = asyncio.create_task(conn._pump(sid, state, body))
         try:
             async with asyncio.timeout(timeout):
                 head = await state.head
         except TimeoutError:
+            self._request_done(None, sent_at)
             conn.reset(sid)
             if pump is not None:
                 pump.cancel()
             raise TransportError(f"device {device_id} did not answer within {timeout} s") from None
         except (TransportError, asyncio.CancelledError):
+            self._request_done(None, sent_at)
             if pump is not None:
                 pump.cancel()
             conn.reset(sid)  # the caller gave up (or the device went): RST_STREAM CANCEL
             raise
+        self._request_done(head.status_code, sent_at)
         return ResponseStream(conn, sid, head, state, pump)
 
     def extended_connect(self, device_id: str) -> bool:
         """``device_id``'s uplink announced RFC 8441 extended CONNECT (UPL-57)."""
-        conn = self._registry.lookup(device_id)
+        conn = self._pick(device_id)
         return conn is not None and conn.uplink.peer_enables_connect_protocol
+
+    def _request_done(self, status: int | None, sent_at: float) -> None:
+        if self.observer is not None:
+            self.observer(RequestDone(status, self._loop.time() - sent_at))
 
     async def request(
         self,

@@ -38,6 +38,7 @@ from ..agent import (
 )
 from ..agent import default_schedule as _default_schedule  # noqa: F401  (tests import it here)
 from ..errors import TransportError
+from ..io.observe import AttemptStarted, Observer, RequestDone, Transferred, UplinkStatusChanged
 from ..io.tls import check_alpn, describe_tls_error
 from ..status import Status as UplinkStatus
 from ._common import Response, UplinkSpec
@@ -155,6 +156,8 @@ class _Connection:
         data = self.session.data_to_send()
         if data and not self.writer.is_closing():
             self.writer.write(data)
+            if (observe := self.agent.observer) is not None:
+                observe(Transferred("out", len(data)))
 
     async def drain(self) -> None:
         with contextlib.suppress(ConnectionError, OSError):
@@ -189,6 +192,8 @@ class _Connection:
                 except (OSError, ConnectionError) as exc:  # includes ssl.SSLError
                     self.apply(session.connection_lost(self.agent.clock(), describe_tls_error(exc)))
                     break
+                if (observe := self.agent.observer) is not None:
+                    observe(Transferred("in", len(data)))
                 self.apply(session.receive_data(data, self.agent.clock()))
         finally:
             self.apply(session.connection_lost(self.agent.clock(), "connection closed"))
@@ -204,8 +209,11 @@ class _Connection:
 
     async def _serve(self, req: TunneledRequest) -> None:
         session, sid = self.session, req.stream_id
+        started = self.agent.clock()
         try:
             response = await self.agent.handler(req)
+            if (observe := self.agent.observer) is not None:
+                observe(RequestDone(response.status, self.agent.clock() - started))
             self.apply(session.response_ready(sid, response))
             if session.wants_body(sid):
                 await self._stream(req, response.body)
@@ -215,6 +223,8 @@ class _Connection:
             self.apply(session.abort(sid))
             raise
         except Exception as exc:
+            if (observe := self.agent.observer) is not None:
+                observe(RequestDone(None, self.agent.clock() - started))
             self.apply(session.handler_failed(sid, exc))
         finally:
             if self.requests.get(sid) is req:
@@ -262,6 +272,11 @@ class _Runner:
         self.stopping = False
 
     def publish(self, commands: Iterable[Command]) -> None:
+        if (observe := self.agent.observer) is not None:
+            commands = list(commands)
+            for cmd in commands:
+                if isinstance(cmd, ev.StatusChanged):
+                    observe(UplinkStatusChanged(self.spec.remote_address, cmd.status, cmd.error))
         if self.agent._published(self.keeper, commands):
             self.agent._notify()
 
@@ -270,6 +285,8 @@ class _Runner:
         while not self.stopping:
             await asyncio.sleep(self.keeper.next_wait(first))
             first = False
+            if (observe := self.agent.observer) is not None:
+                observe(AttemptStarted(self.spec.remote_address))
             session: UplinkSession | None = None
             try:
                 session = await self._attempt()
@@ -347,6 +364,9 @@ class DeviceAgent(AgentBase[Handler, UplinkSpec, _Runner]):
 
     def _setup(self) -> None:
         self._waiters: set[asyncio.Event] = set()
+        #: Called with status changes, attempts, transfers and requests
+        #: (:mod:`uplink62676.io.observe`); None: off.
+        self.observer: Observer | None = None
 
     def clock(self) -> float:
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()

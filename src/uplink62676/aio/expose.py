@@ -64,6 +64,7 @@ from ..frontdoor.hooks import (
 )
 from ..frontdoor.ports import PortAssigner
 from ..frontdoor.rewrite import CloudRewriter
+from ..io.observe import Observer
 from ..io.portstore import PortStore
 from ..io.tls import peer_common_name
 from .cloud import CloudServer, ResponseStream
@@ -129,6 +130,8 @@ class ExposeServer:
         #: ``(transport, first octets) -> took it``: players' own RTSP-over-HTTP channels
         #: (:meth:`uplink62676.aio.rtspgateway.RtspGateway.take_http_channel`).
         self.rtsp_hook: Callable[[asyncio.Transport, bytes], bool] | None = None
+        #: Called with every front-door event (:mod:`uplink62676.io.observe`); None: off.
+        self.observer: Observer | None = None
 
     @property
     def scheme(self) -> str:
@@ -446,7 +449,10 @@ class _Client(asyncio.Protocol):
     # --- events -------------------------------------------------------------------------------
 
     def _handle(self, events: list[ev.Event]) -> None:
+        observe = self.server.observer
         for e in events:
+            if observe is not None:
+                observe(e)
             kind = type(e)
             if kind is ev.DataReceived:
                 assert isinstance(e, ev.DataReceived)

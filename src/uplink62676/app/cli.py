@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, NoReturn
 from .. import __version__
 from ..errors import ConfigurationError, UplinkError
 from .args import host_port, http_url, remote_address, seconds, user_level
+from .metrics import JsonFormatter, add_operations_options, start_metrics
 
 if TYPE_CHECKING:
     from ..frontdoor.hooks import Authorizer, BodyAuthorizer
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
                         "GET/POST pair (auto, default), or only one of them")
     c.add_argument("--rtsp-player-buffer", type=int, default=8 * 1024 * 1024, metavar="OCTETS",
                    help="octets a player may leave unread before it is dropped (default 8 MiB)")
+    add_operations_options(c)
 
     d = sub.add_parser(
         "device", help="keep uplinks to a cloud and forward tunneled requests to a local server",
@@ -173,19 +175,26 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--grace", type=seconds, default=5.0, metavar="SECONDS",
                    help="on SIGTERM/SIGINT: how long requests in flight may still finish "
                         "(default 5)")
+    add_operations_options(d)
 
     from .querycli import add_query_parser
 
     add_query_parser(sub)
+    from .certscli import add_certs_parser
+
+    add_certs_parser(sub)
     sub.add_parser("demo", help="run cloud and device over loopback TLS and show each step",
                    description="Make throw-away certificates, start a cloud and a device over "
                                "loopback mTLS, send a few requests, PING, close. No set-up.")
     return p
 
 
-def _logging(verbose: int, quiet: bool) -> None:
+def _logging(verbose: int, quiet: bool, json_lines: bool = False) -> None:
     level = logging.WARNING if quiet else logging.DEBUG if verbose >= 2 else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    if json_lines:  # --log-format json: one JSON object per line
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
     for noisy in ("hpack", "h2", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -331,7 +340,9 @@ async def _cloud(args: argparse.Namespace) -> int:
                               transport=args.rtsp_transport,
                               settings=GatewaySettings(max_player_buffer=args.rtsp_player_buffer))
         expose.rtsp_hook = gateway.take_http_channel
+    metrics = None
     try:
+        metrics = start_metrics(args.metrics, "cloud", cloud, expose)
         await cloud.start(*args.listen)
         await expose.start(*args.expose)
         if gateway is not None:
@@ -340,10 +351,14 @@ async def _cloud(args: argparse.Namespace) -> int:
         log.error("cannot listen: %s", exc)
         await expose.close()
         await cloud.close()
+        if metrics is not None:
+            metrics.close()
         return EXIT_LISTEN
     try:
         await _until_signalled()
     finally:
+        if metrics is not None:
+            metrics.close()
         # Graceful: stop accepting, GOAWAY to every device, requests in flight get
         # --grace seconds, then 503 / RST_STREAM, then everything closes.
         cloud.begin_shutdown()
@@ -452,10 +467,17 @@ async def _device(args: argparse.Namespace) -> int:
         configured_device.agent = agent
     else:
         agent = DeviceAgent(handler, identity=_device_identity(args), uplinks=configured)
+    try:
+        metrics = start_metrics(args.metrics, "device", agent)
+    except OSError as exc:
+        log.error("cannot listen: %s", exc)
+        return EXIT_LISTEN
     await agent.start()
     try:
         await _until_signalled()
     finally:
+        if metrics is not None:
+            metrics.close()
         await agent.stop(grace=args.grace)
         if vss_host is not None:
             await vss_host.close()
@@ -472,6 +494,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.error("a command is needed: cloud, device, query or demo")
+    if args.command == "certs":
+        from .certscli import run_certs
+
+        return run_certs(args)
     if args.command == "demo":
         from .demo import run
 
@@ -487,7 +513,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--for needs --follow")
         _logging(args.verbose, True)
         return run_query(args)
-    _logging(args.verbose, args.quiet)
+    _logging(args.verbose, args.quiet, getattr(args, "log_format", "text") == "json")
     if args.command == "cloud" and not args.plaintext and (args.cert is None or args.key is None):
         parser.error("cloud needs --cert and --key (or the INSECURE --plaintext)")
     if (args.command == "cloud" and args.rtsp_listen is not None and args.users is None

@@ -31,6 +31,8 @@ __all__ = ["HostRouter", "PathRouter", "PortRouter", "Route", "RouteKind", "Rout
 
 
 class RouteKind(enum.Enum):
+    """Where a front-door request goes: a device, the device listing, or a local answer."""
+
     DEVICE = "device"  # forward to ``device_id`` as ``target``
     LISTING = "listing"  # the JSON list of connected devices
     LOCAL = "local"  # answered by the front door itself (``answer``)

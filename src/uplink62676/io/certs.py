@@ -60,9 +60,13 @@ class IssuedCertificate:
 
 
 class CertificateAuthority:
-    """A self-signed CA that issues server and device certificates."""
+    """A self-signed CA that issues server and device certificates.
 
-    def __init__(self, common_name: str = "uplink62676 throw-away CA") -> None:
+    ``days``: how long the CA certificate is valid.  :meth:`load` reopens a CA
+    written with :meth:`write_ca` and :meth:`write_key`.
+    """
+
+    def __init__(self, common_name: str = "uplink62676 throw-away CA", *, days: int = 365) -> None:
         self._key = ec.generate_private_key(ec.SECP256R1())
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         now = _now()
@@ -74,7 +78,7 @@ class CertificateAuthority:
             .public_key(self._key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _DAY)
-            .not_valid_after(now + 365 * _DAY)
+            .not_valid_after(now + days * _DAY)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -90,9 +94,34 @@ class CertificateAuthority:
             .sign(self._key, hashes.SHA256())
         )
 
+    @classmethod
+    def load(cls, cert_path: str | os.PathLike[str],
+             key_path: str | os.PathLike[str]) -> CertificateAuthority:
+        """Reopen a CA from its certificate and (unencrypted PEM) key files."""
+        with open(cert_path, "rb") as handle:
+            certificate = x509.load_pem_x509_certificate(handle.read())
+        with open(key_path, "rb") as handle:
+            key = serialization.load_pem_private_key(handle.read(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{os.fspath(key_path)}: not an EC private key")
+        spki = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        if key.public_key().public_bytes(*spki) != certificate.public_key().public_bytes(*spki):
+            raise ValueError(f"{os.fspath(key_path)} is not the key of {os.fspath(cert_path)}")
+        ca = cls.__new__(cls)
+        ca._key = key
+        ca._name = certificate.subject
+        ca.certificate = certificate
+        return ca
+
     @property
     def cert_pem(self) -> bytes:
+        """The CA certificate in PEM."""
         return self.certificate.public_bytes(serialization.Encoding.PEM)
+
+    def write_key(self, path: str | os.PathLike[str]) -> str:
+        """Write the CA's private key (PEM, mode 0600) to ``path``; keep it offline."""
+        _write(os.fspath(path), _key_pem(self._key), 0o600)
+        return os.fspath(path)
 
     def write_ca(self, path: str | os.PathLike[str]) -> str:
         """Write the CA certificate (the trust anchor, no key) to ``path``."""

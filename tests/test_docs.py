@@ -1,0 +1,102 @@
+"""The documentation can be trusted: public names documented, samples checked, tables honest."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import inspect
+import pathlib
+import re
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+PKG = ROOT / "src" / "uplink62676"
+DOCS = ROOT / "docs"
+
+#: Old paths that only warn and forward (docs/architecture.rst "Moved in 0.2").
+MOVED = {"uplink62676.tls", "uplink62676.certs", "uplink62676.store", "uplink62676.cli",
+         "uplink62676.demo", "uplink62676.querycli", "uplink62676.simulate"}
+
+
+def _public_modules() -> list[str]:
+    names = []
+    for path in sorted(PKG.rglob("*.py")):
+        parts = list(path.relative_to(PKG.parent).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        if any(p.startswith("_") for p in parts[1:]):
+            continue
+        name = ".".join(parts)
+        if name not in MOVED:
+            names.append(name)
+    return names
+
+
+@pytest.mark.parametrize("module", _public_modules())
+def test_every_public_name_has_a_docstring(module: str) -> None:
+    mod = importlib.import_module(module)
+    missing = []
+    for name in getattr(mod, "__all__", ()):
+        obj = getattr(mod, name)
+        if (inspect.isclass(obj) or inspect.isfunction(obj)) and not (obj.__doc__ or "").strip():
+            missing.append(name)
+    assert not missing, f"{module}: no docstring on {missing}"
+
+
+def _rst_files() -> list[pathlib.Path]:
+    return sorted(p for p in DOCS.rglob("*.rst") if "_generated" not in p.parts)
+
+
+@pytest.mark.parametrize("path", _rst_files(), ids=lambda p: p.name)
+def test_doctests_in_the_docs_pass(path: pathlib.Path) -> None:
+    sys.path.insert(0, str(ROOT / "src"))
+    result = doctest.testfile(str(path), module_relative=False,
+                              optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0
+
+
+#: Pages whose Python sketches are not yet includes or doctests (to convert; see the issue).
+NOT_YET_CHECKED = {"uplink.rst", "resource-query.rst", "websocket.rst", "addressing.rst",
+                   "config-service.rst", "cli.rst"}
+_BLOCK = re.compile(r"^\.\. code-block:: (\w+)|::\n\n {4}(?!>>>)", re.MULTILINE)
+
+
+@pytest.mark.parametrize("path", _rst_files(), ids=lambda p: p.name)
+def test_code_in_the_docs_is_included_or_a_doctest(path: pathlib.Path) -> None:
+    """Every sample is a ``literalinclude`` of a file CI runs, or a ``>>>`` doctest;
+    ``text`` blocks (diagrams, tables) are not code."""
+    text = path.read_text()
+    for target in re.findall(r"^\.\. literalinclude:: (\S+)", text, re.MULTILINE):
+        assert (path.parent / target).is_file(), f"{path.name} includes a missing {target}"
+    if path.name in NOT_YET_CHECKED:
+        return
+    blocks = [m.group(0).strip() for m in _BLOCK.finditer(text)
+              if m.group(1) not in ("text",) and not text[:m.start()].rstrip().endswith(
+                  ("list-table::", "toctree::"))]
+    assert not blocks, f"{path.name}: unchecked code blocks {blocks}"
+
+
+def test_phase_status_is_what_a_device_uplink_reports() -> None:
+    from uplink62676 import DeviceUplink
+    from uplink62676.uplink import PHASE_STATUS
+
+    uplink = DeviceUplink("https://cloud.example/uplink")
+    assert uplink.status is PHASE_STATUS[uplink.phase]
+    uplink.start(0.0)
+    assert uplink.status is PHASE_STATUS[uplink.phase]
+    uplink.connection_lost(1.0, "gone")
+    assert uplink.status is PHASE_STATUS[uplink.phase]
+
+
+def test_requirements_table_is_well_formed() -> None:
+    import csv
+
+    with (DOCS / "requirements.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids))
+    for row in rows:
+        assert re.fullmatch(r"(UPL|CFG|TOK|RQ|EVT|DEV|MED)-R?\d+[a-z]?", row["id"]), row
+        assert row["statement"].strip() and "\n" not in row["statement"], row
