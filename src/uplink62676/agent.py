@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import logging
 from collections.abc import Callable, Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -59,7 +58,23 @@ __all__ = [
     "header_value",
 ]
 
-log = logging.getLogger("uplink62676.device")
+class _DeviceLog:
+    """The ``uplink62676.device`` logger, looked up on first use.
+
+    ``logging`` imports ``threading``; the sans-I/O package must import neither
+    (``import uplink62676`` stays free of them), while the drivers that run this
+    core have both loaded anyway.
+    """
+
+    __slots__ = ()
+
+    def __getattr__(self, name: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger("uplink62676.device"), name)
+
+
+log = _DeviceLog()
 
 #: What a handler that raised answers (before any of its response was sent).
 FAILED_STATUS = 500

@@ -168,6 +168,9 @@ GatewayEvent = OpenTunnel | CloseTunnel | ClosePlayer | PlayerAuthenticated
 
 
 class SessionState(enum.Enum):
+    """Where a player's gateway session is: connected, authenticated, opening its tunnel,
+    relaying, or ended."""
+
     CONNECTED = "connected"
     AUTHENTICATED = "authenticated"
     OPENING = "tunnel opening"
