@@ -240,10 +240,16 @@ def test_the_checks_see_a_violation(tmp_path: pathlib.Path) -> None:
 
 
 def _loaded_by(statement: str) -> set[str]:
-    """Top-level modules a fresh interpreter loads for ``statement`` beyond its own start-up."""
-    code = ("import sys; before = set(sys.modules); " + statement + "; "
-            "print(' '.join(sorted(set(sys.modules) - before)))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    """Top-level modules a fresh interpreter loads for ``statement`` beyond its own start-up.
+
+    ``-S``: no site processing, whose ``.pth`` hooks may load ``threading`` and the like
+    before the statement and so hide it; the paths are added by hand instead.
+    """
+    src = str(PKG.parent)
+    code = ("import sys, site; sys.path[:0] = [" + repr(src) + "]; "
+            "sys.path += site.getsitepackages(); before = set(sys.modules); "
+            + statement + "; print(' '.join(sorted(set(sys.modules) - before)))")
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     return {name.split(".")[0] for name in out.stdout.split()}
 
@@ -252,7 +258,7 @@ def test_importing_the_package_loads_no_io() -> None:
     loaded = _loaded_by("import uplink62676")
     assert "uplink62676" in loaded
     bad = loaded & {"ssl", "_ssl", "socket", "asyncio", "threading", "selectors", "tempfile",
-                    "subprocess"}
+                    "subprocess", "logging"}
     assert not bad, f"import uplink62676 loads {sorted(bad)}"
 
 
