@@ -37,7 +37,9 @@ def haproxy_config(*, uplink_bind: Address, uplink_nodes: Sequence[tuple[str, Ad
     ``idle_timeout`` must exceed the devices' PING interval (15 s at the default
     ``--idle-timeout`` 35 s) so quiet uplinks are not cut.
     """
-    check = f"inter {check_interval} fall 2 rise 2 on-marked-down shutdown-sessions"
+    # No "on-marked-down shutdown-sessions": a draining node's listener is closed (so it is
+    # marked down) while its uplinks still finish the requests in flight.
+    check = f"inter {check_interval} fall 2 rise 2"
     out = [
         "global",
         f"    maxconn {maxconn}",
@@ -64,6 +66,5 @@ def haproxy_config(*, uplink_bind: Address, uplink_nodes: Sequence[tuple[str, Ad
             continue
         out += ["", f"frontend {name}", f"    bind {bind[0]}:{bind[1]}",
                 f"    default_backend {name}_nodes", "",
-                *_backend(f"{name}_nodes", nodes,
-                          f"inter {check_interval} fall 2 rise 2")]
+                *_backend(f"{name}_nodes", nodes, check)]
     return "\n".join(out) + "\n"
