@@ -37,6 +37,8 @@ async def http_get(port: int, path: str, timeout: float = 10.0,
             data = await reader.read()
         finally:
             writer.close()
+    if not data:
+        raise ConnectionResetError("closed without an answer")
     head, _, body = data.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
