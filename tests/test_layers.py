@@ -84,6 +84,8 @@ BY_MODULE = {
     "clientauth": MACHINES,  # the front door's authentication decision and failure limiter
     "camerarewrite": MACHINES,  # a legacy camera's URIs through the tunneled origin
     "deviceregistry": MACHINES,
+    "clusterregistry": MACHINES,  # who holds each device in a cluster: epochs, expiries
+    "nodelink": MACHINES,  # the HTTP/2 client end of a link between cloud nodes
     "httpclient": MACHINES,
     "httpheaders": CODECS,
     "query.pullpoint": MACHINES,

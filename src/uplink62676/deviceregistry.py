@@ -37,6 +37,8 @@ class DeviceInfo:
     protocol: str = "h2c-reverse"
     #: Which of the device's uplinks this is: the upgrade request's path (uplink.md 9.3).
     path: str = "/"
+    #: In a cluster: the node that holds this uplink (None: this process, no cluster).
+    node: str | None = None
 
     @property
     def uplink(self) -> str:
@@ -51,6 +53,7 @@ class DeviceInfo:
             "peer": self.peer,
             "auth": self.auth,
             "protocol": self.protocol,
+            **({"node": self.node} if self.node is not None else {}),
         }
 
     def uplink_json(self) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -52,6 +52,8 @@ __all__ = [
     "CloudResponse",
     "CloudServer",
     "DeviceInfo",
+    "DeviceUnavailable",
+    "RemoteDevices",
     "ResponseStream",
     "TokenValidator",
     "UpgradeContext",
@@ -61,6 +63,32 @@ log = logging.getLogger("uplink62676.cloud")
 
 #: ``token -> device identity`` (None or InvalidTokenError: refused); may be async.
 TokenValidator = Callable[[str], "str | Awaitable[str | None] | None"]
+
+
+class DeviceUnavailable(TransportError):
+    """The device is held by a node that cannot be reached now (cluster mode): retry
+    after ``retry_after`` seconds (the front door answers 503 with ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RemoteDevices(Protocol):
+    """The devices other cluster nodes hold (:class:`uplink62676.aio.cluster.ClusterNode`).
+
+    :meth:`route` opens (or reuses) the pooled connection to the holding node and
+    returns it with the request's path and headers as that node's internal front
+    door wants them; it raises :class:`KeyError` for a device no node holds and
+    :class:`DeviceUnavailable` when the holder cannot be reached.
+    """
+
+    def device(self, device_id: str) -> DeviceInfo | None: ...
+    def devices(self, local: list[DeviceInfo]) -> list[DeviceInfo]: ...
+    async def route(self, device_id: str, path: str,
+                    headers: list[tuple[str | bytes, str | bytes]],
+                    scheme: str) -> tuple[_CloudConnection, str,
+                                          list[tuple[str | bytes, str | bytes]]]: ...
 
 
 @attrs.frozen(slots=True)
@@ -549,6 +577,8 @@ class CloudServer:
         self._server: asyncio.Server | None = None
         self._loop_or_none: asyncio.AbstractEventLoop | None = None
         self._waiters: set[asyncio.Event] = set()
+        #: Cluster mode: devices held by other nodes, reached by forwarding (None: one node).
+        self.cluster: RemoteDevices | None = None
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -633,11 +663,15 @@ class CloudServer:
         return len(self._connections)
 
     def devices(self) -> list[DeviceInfo]:
-        """Connected devices, ordered by ID."""
-        return self._registry.devices()
+        """Connected devices, ordered by ID (in a cluster: of every node)."""
+        local = self._registry.devices()
+        return local if self.cluster is None else self.cluster.devices(local)
 
     def device(self, device_id: str) -> DeviceInfo | None:
-        return self._registry.info(device_id)
+        info = self._registry.info(device_id)
+        if info is None and self.cluster is not None:
+            return self.cluster.device(device_id)
+        return info
 
     async def wait_for_device(self, device_id: str, timeout: float = 10.0,
                               present: bool = True) -> None:
@@ -654,7 +688,11 @@ class CloudServer:
 
     def uplinks(self, device_id: str) -> list[DeviceInfo]:
         """Every uplink of ``device_id`` (parallel uplinks coexist, uplink.md 9.3), newest first."""
-        return self._registry.uplinks(device_id)
+        uplinks = self._registry.uplinks(device_id)
+        if not uplinks and self.cluster is not None:
+            remote = self.cluster.device(device_id)
+            return [remote] if remote is not None else []
+        return uplinks
 
     def _pick(self, device_id: str) -> _CloudConnection | None:
         """The newest healthy uplink of ``device_id``: open and not draining."""
@@ -686,6 +724,7 @@ class CloudServer:
         scheme: str = "https",
         timeout: float | None = 30.0,
         protocol: str | None = None,
+        forward: bool = True,
     ) -> ResponseStream:
         """Send a request through ``device_id``'s uplink; returns once the head arrived.
 
@@ -697,10 +736,15 @@ class CloudServer:
         :class:`KeyError` for an unknown device and :class:`TransportError`
         when the device goes away first.  ``protocol`` (with ``method``
         CONNECT and a streamed ``body``) makes an RFC 8441 extended CONNECT.
+        In a cluster (:attr:`cluster`), a device held by another node is reached
+        through that node (``forward=False``: only devices held here).
         """
         conn = self._pick(device_id)
         if conn is None:
-            raise KeyError(device_id)
+            if not forward or self.cluster is None:
+                raise KeyError(device_id)
+            conn, path, headers = await self.cluster.route(device_id, path, list(headers),
+                                                           scheme)
         # Queue behind the device's MAX_CONCURRENT_STREAMS instead of failing.
         if conn.slot_waiters or conn.uplink.stream_slots - conn.reserved <= 0:
             waiter: asyncio.Future[None] = self._loop.create_future()

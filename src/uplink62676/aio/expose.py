@@ -67,7 +67,7 @@ from ..frontdoor.rewrite import CloudRewriter
 from ..io.observe import Observer
 from ..io.portstore import PortStore
 from ..io.tls import peer_common_name
-from .cloud import CloudServer, ResponseStream
+from .cloud import CloudServer, DeviceUnavailable, ResponseStream
 
 __all__ = ["ExposeServer", "split_device_path"]
 
@@ -132,6 +132,9 @@ class ExposeServer:
         self.rtsp_hook: Callable[[asyncio.Transport, bytes], bool] | None = None
         #: Called with every front-door event (:mod:`uplink62676.io.observe`); None: off.
         self.observer: Observer | None = None
+        #: A cluster node's internal front door: serve only the devices held here, never
+        #: forward again (:mod:`uplink62676.aio.cluster`).
+        self.local_only = False
 
     @property
     def scheme(self) -> str:
@@ -602,9 +605,16 @@ class _Client(asyncio.Protocol):
             try:
                 stream = await self.server.cloud.open_stream(
                     route.device_id, e.method, route.target, headers, body,
-                    authority=authority, scheme=scheme, timeout=self.server.timeout)
+                    authority=authority, scheme=scheme, timeout=self.server.timeout,
+                    forward=not self.server.local_only)
             except KeyError:
                 conn.answer(sid, unknown_device(route.device_id))
+                return
+            except DeviceUnavailable as exc:
+                log.info("request to %s: %s", route.device_id, exc)
+                conn.answer(sid, LocalAnswer(
+                    503, f"device {route.device_id!r}: {exc}; retry later\n".encode(),
+                    extra=((b"retry-after", str(exc.retry_after).encode()),)))
                 return
             except TransportError as exc:
                 log.warning("request to %s failed: %s", route.device_id, exc)

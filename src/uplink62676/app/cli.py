@@ -26,7 +26,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from ..errors import ConfigurationError, UplinkError
@@ -133,6 +133,28 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--rtsp-player-buffer", type=int, default=8 * 1024 * 1024, metavar="OCTETS",
                    help="octets a player may leave unread before it is dropped (default 8 MiB)")
     add_operations_options(c)
+    k = c.add_argument_group(
+        "cluster", "several cloud nodes behind a load balancer sharing a device registry in "
+                   "Redis; any node reaches any device (docs/cluster.rst)")
+    k.add_argument("--registry", metavar="redis://HOST:PORT/DB",
+                   help="cluster mode: the shared device registry (needs the 'redis' package: "
+                        "pip install uplink62676[cluster])")
+    k.add_argument("--node-id", metavar="NAME", help="this node's name in the cluster")
+    k.add_argument("--node-listen", type=host_port, metavar="HOST:PORT",
+                   help="internal front door where other nodes forward requests (HTTP/2)")
+    k.add_argument("--node-advertise", metavar="HOST:PORT",
+                   help="the address other nodes use for --node-listen (default: it)")
+    k.add_argument("--node-cert", type=Path, metavar="FILE",
+                   help="this node's certificate for mTLS between nodes (with --node-key, "
+                        "--node-ca)")
+    k.add_argument("--node-key", type=Path, metavar="FILE", help="private key of --node-cert")
+    k.add_argument("--node-ca", type=Path, metavar="FILE", help="CA of the nodes' certificates")
+    k.add_argument("--node-secret-file", type=Path, metavar="FILE",
+                   help="without node certificates: a secret shared by the nodes, sent on "
+                        "the internal hop (loopback or a private network only)")
+    k.add_argument("--registry-refresh", type=seconds, default=10.0, metavar="SECONDS",
+                   help="how often a node refreshes its devices' entries (one pipeline; "
+                        "TTL 3x this; default 10)")
 
     d = sub.add_parser(
         "device", help="keep uplinks to a cloud and forward tunneled requests to a local server",
@@ -341,12 +363,15 @@ async def _cloud(args: argparse.Namespace) -> int:
                               settings=GatewaySettings(max_player_buffer=args.rtsp_player_buffer))
         expose.rtsp_hook = gateway.take_http_channel
     metrics = None
+    cluster = _cluster_node(args, cloud) if args.registry is not None else None
     try:
         metrics = start_metrics(args.metrics, "cloud", cloud, expose)
         await cloud.start(*args.listen)
         await expose.start(*args.expose)
         if gateway is not None:
             await gateway.start(*args.rtsp_listen)
+        if cluster is not None:
+            await cluster.start()
     except OSError as exc:
         log.error("cannot listen: %s", exc)
         await expose.close()
@@ -365,8 +390,49 @@ async def _cloud(args: argparse.Namespace) -> int:
         if gateway is not None:
             await gateway.close()
         await expose.close(grace=args.grace)
+        if cluster is not None:
+            await cluster.close(grace=args.grace)
         await cloud.close()
     return EXIT_OK
+
+
+def _cluster_node(args: argparse.Namespace, cloud: Any) -> Any:
+    """``cloud --registry ...``: this process as one node of a cluster."""
+    import ssl
+
+    if args.node_id is None or args.node_listen is None:
+        raise _Usage("--registry needs --node-id NAME and --node-listen HOST:PORT")
+    certs = (args.node_cert, args.node_key, args.node_ca)
+    if any(certs) and not (args.node_cert and args.node_ca):
+        raise _Usage("mTLS between nodes needs --node-cert and --node-ca (and --node-key)")
+    if not args.node_cert and args.node_secret_file is None:
+        raise _Usage("--registry needs --node-cert/--node-key/--node-ca (mTLS between nodes) "
+                     "or --node-secret-file")
+    try:
+        from ..aio.cluster import ClusterNode, node_client_tls_context, node_server_tls_context
+    except ImportError as exc:
+        raise ConfigurationError(f"cluster mode needs the 'redis' package ({exc}); "
+                                 "pip install 'uplink62676[cluster]'") from None
+    server_ssl = client_ssl = None
+    secret = None
+    try:
+        if args.node_cert:
+            key = str(args.node_key) if args.node_key else None
+            server_ssl = node_server_tls_context(str(args.node_cert), key, str(args.node_ca))
+            client_ssl = node_client_tls_context(str(args.node_cert), key, str(args.node_ca))
+        if args.node_secret_file is not None:
+            secret = args.node_secret_file.read_bytes().strip()
+            if len(secret) < 16:
+                raise ConfigurationError(f"{str(args.node_secret_file)!r}: the node secret "
+                                         "needs at least 16 characters")
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(f"cluster: {exc}") from None
+    if not args.registry.startswith(("redis://", "rediss://", "unix://")):
+        raise _Usage(f"--registry needs a redis:// URL, got {args.registry[:80]!r}")
+    return ClusterNode(cloud, redis_url=args.registry, node_id=args.node_id,
+                       listen=args.node_listen, advertise=args.node_advertise,
+                       server_ssl=server_ssl, client_ssl=client_ssl, secret=secret,
+                       refresh=args.registry_refresh)
 
 
 def _device_identity(args: argparse.Namespace) -> str:
