@@ -1,7 +1,8 @@
 """A real RTSP camera for the video tests: GStreamer's RTSP server on loopback.
 
 Run under Debian's ``/usr/bin/python3`` (the ``gi`` bindings are not on PyPI):
-``/usr/bin/python3 tests/_rtsp_camera.py [PORT [KBPS [PATTERN]]]``.  Serves ``/stream``, a live
+``/usr/bin/python3 tests/_rtsp_camera.py [PORT [KBPS [PATTERN [MOUNTS]]]]``.  Serves ``/stream``
+(and every path of the comma-separated MOUNTS, the same stream), a live
 ``videotestsrc ! x264enc ! rtph264pay`` (25 fps, a keyframe every 25 frames),
 and prints ``PORT <n>`` on stdout once it accepts connections.
 """
@@ -31,7 +32,9 @@ def main() -> None:
     pattern = sys.argv[3] if len(sys.argv) > 3 else "ball"
     factory.set_launch(PIPELINE.format(kbps=int(kbps), pattern=pattern))
     factory.set_shared(True)
-    server.get_mount_points().add_factory("/stream", factory)
+    mounts = ["/stream", *(m for m in (sys.argv[4] if len(sys.argv) > 4 else "").split(",") if m)]
+    for mount in mounts:
+        server.get_mount_points().add_factory(mount, factory)
     server.attach(None)
     print(f"PORT {server.get_bound_port()}", flush=True)
     GLib.MainLoop().run()

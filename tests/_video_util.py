@@ -76,9 +76,10 @@ class Proc:
             return self.proc.wait()
 
 
-def start_camera(kbps: int = 800, pattern: str = "ball") -> tuple[subprocess.Popen[str], int]:
+def start_camera(kbps: int = 800, pattern: str = "ball",
+                 mounts: tuple[str, ...] = ()) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen([SYSTEM_PYTHON, str(HERE / "_rtsp_camera.py"), "0", str(kbps),
-                             pattern], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                             pattern, ",".join(mounts)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
@@ -92,10 +93,12 @@ class Stack:
     """Camera + CLI cloud (mTLS, --rtsp-listen) + CLI device (--rtsp) on loopback."""
 
     def __init__(self, pki: Pki, *, transport: str = "auto", kbps: int = 800,
-                 pattern: str = "ball", extra: tuple[str, ...] = ()) -> None:
+                 pattern: str = "ball", extra: tuple[str, ...] = (),
+                 device_extra: tuple[str, ...] = (), mounts: tuple[str, ...] = ()) -> None:
         self.pki = pki
         self.transport = transport
-        self.camera, self.camera_port = start_camera(kbps, pattern)
+        self.device_extra = device_extra
+        self.camera, self.camera_port = start_camera(kbps, pattern, mounts)
         self.listen, self.expose, self.rtsp = free_port(), free_port(), free_port()
         self.cloud = Proc([*CMD, "cloud", "--listen", f"127.0.0.1:{self.listen}",
                            "--expose", f"127.0.0.1:{self.expose}",
@@ -110,7 +113,7 @@ class Stack:
         device = Proc([*CMD, "device", "--remote", f"https://localhost:{self.listen}/uplink",
                        "--cert", self.pki.devices["cam-1"][0],
                        "--key", self.pki.devices["cam-1"][1], "--ca", self.pki.ca,
-                       "--rtsp", f"rtsp://127.0.0.1:{self.camera_port}"])
+                       "--rtsp", f"rtsp://127.0.0.1:{self.camera_port}", *self.device_extra])
         self.cloud.wait_line("device cam-1 connected", after=time.monotonic() - 0.1)
         return device
 

@@ -5,9 +5,13 @@ live-video example of resource queries through the front door (RQ-22)."""
 from __future__ import annotations
 
 import io
+import re
+import shutil
 import subprocess
 import sys
 import time
+
+import pytest
 
 from uplink62676.demo import DEVICE_ID, run
 
@@ -57,3 +61,28 @@ def test_demo_command_exits_zero() -> None:
                        text=True, timeout=30, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "demo: done" in r.stdout
+
+
+def test_demo_plays_the_simulated_camera_through_the_cloud() -> None:
+    """Issue 12: GetStreamUri through the front door names the RTSP gateway, and ffmpeg
+    (installed in CI) decodes frames of the synthetic camera with RTSP Digest."""
+    if shutil.which("ffmpeg") is None:
+        pytest.fail("ffmpeg is needed for this test: apt-get install -y ffmpeg")
+    out = io.StringIO()
+    assert run(out) == 0
+    text = out.getvalue()
+    uri = re.search(r"via the front door -> (rtsp://127\.0\.0\.1:\d+/devices/"
+                    rf"{DEVICE_ID}/media/\S+/main)", text)
+    assert uri is not None, text
+    decoded = re.search(r"ffmpeg decoded (\d+) H\.264 frames", text)
+    assert decoded is not None and int(decoded.group(1)) >= 20, text
+    assert "(RTSP Digest)" in text
+
+
+def test_demo_without_ffmpeg_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("uplink62676.app.demo.shutil.which", lambda name: None)
+    out = io.StringIO()
+    assert run(out) == 0
+    text = out.getvalue()
+    assert "ffmpeg is not installed" in text and "apt-get install ffmpeg" in text
+    assert "ffmpeg decoded" not in text and "demo: done" in text

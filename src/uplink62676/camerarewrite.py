@@ -11,9 +11,15 @@ a :class:`CameraBinding` that
 * rewrites ``wsa:To`` in SOAP requests back to the camera's URL (DEV-R17),
 * names the request's origin in ``Forwarded`` / ``X-Forwarded-*`` (DEV-R17).
 
+With ``rtsp_url`` (``device --rtsp rtsp://CAMERA[:PORT][/prefix]``, the RTSP
+server the agent bridges) the camera's stream URIs ``rtsp://CAMERA:PORT/x``
+become ``rtsp://<the request's host>:554/x`` -- what a device under an uplink
+answers (UPL-R21, as the simulated device does); the cloud's RTSP gateway
+maps that to its own URL for the device (``RtspUriRules``) and the bridge maps
+the path back to the camera.  Without it ``rtsp://`` URIs stay as they are.
+
 Only SOAP content types and bodies up to ``max_body`` octets are touched,
-every other octet stays; ``rtsp://`` URIs stay as they are (the cloud's RTSP
-gateway maps them, a later issue).  Sans-I/O: bytes in, bytes out.
+every other octet stays.  Sans-I/O: bytes in, bytes out.
 """
 
 from __future__ import annotations
@@ -70,9 +76,10 @@ class CameraBinding:
 class CameraRewriting:
     """Rewriting between a camera at ``camera_url`` and the origins its clients use."""
 
-    __slots__ = ("_bindings", "camera", "max_body", "prefix")
+    __slots__ = ("_bindings", "camera", "max_body", "prefix", "rtsp", "rtsp_prefix")
 
-    def __init__(self, camera_url: str, *, max_body: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, camera_url: str, *, max_body: int = DEFAULT_MAX_BYTES,
+                 rtsp_url: str | None = None) -> None:
         scheme, sep, rest = camera_url.partition("://")
         if not sep:
             raise ConfigurationError(f"camera URL needs scheme://host: {camera_url!r}")
@@ -80,6 +87,15 @@ class CameraRewriting:
         self.camera = Origin.of(scheme.lower(), authority.rpartition("@")[2])
         self.prefix = ("/" + path).rstrip("/") if slash else ""
         self.max_body = max_body
+        self.rtsp: Origin | None = None
+        self.rtsp_prefix = ""
+        if rtsp_url is not None:
+            scheme, sep, rest = rtsp_url.partition("://")
+            if not sep or scheme.lower() != "rtsp":
+                raise ConfigurationError(f"camera RTSP URL needs rtsp://host: {rtsp_url!r}")
+            authority, slash, path = rest.partition("/")
+            self.rtsp = Origin.of("rtsp", authority.rpartition("@")[2])
+            self.rtsp_prefix = ("/" + path).rstrip("/") if slash else ""
         self._bindings: OrderedDict[Origin, CameraBinding] = OrderedDict()
 
     def bind(self, scheme: str | None, authority: str | None) -> CameraBinding | None:
@@ -93,8 +109,12 @@ class CameraRewriting:
         found = self._bindings.get(origin)
         if found is None:
             rule = UriRule(self.camera, origin, self.prefix, "")
+            rules = [rule]
+            if self.rtsp is not None:
+                rules.append(UriRule(self.rtsp, Origin("rtsp", origin.host, 554),
+                                     self.rtsp_prefix, ""))
             found = self._bindings[origin] = CameraBinding(
-                origin, UriRewriter(rule, max_bytes=self.max_body),
+                origin, UriRewriter(rules, max_bytes=self.max_body),
                 UriRewriter(rule.reversed(), fields="request", max_bytes=self.max_body))
             while len(self._bindings) > _CACHE:
                 self._bindings.popitem(last=False)

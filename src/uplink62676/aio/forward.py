@@ -45,7 +45,7 @@ class HttpForwarder:
     """``async (TunneledRequest) -> Response`` that replays the request to ``url``."""
 
     def __init__(self, url: str, *, ssl_context: ssl.SSLContext | None = None,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, rtsp: str | None = None) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ConfigurationError(f"--forward needs an http:// or https:// URL, got {url!r}")
@@ -56,7 +56,10 @@ class HttpForwarder:
         https = parts.scheme == "https"
         self.ssl = (ssl_context or ssl.create_default_context()) if https else None
         self.timeout = timeout
-        self.rewriting = CameraRewriting(f"{parts.scheme}://{parts.netloc}{self.prefix}")
+        # ``rtsp``: the camera's RTSP server bridged by ``--rtsp``; its stream URIs then
+        # name the tunneled origin's host (UPL-R21), which the cloud maps to its gateway.
+        self.rewriting = CameraRewriting(f"{parts.scheme}://{parts.netloc}{self.prefix}",
+                                         rtsp_url=rtsp)
 
     async def __call__(self, request: TunneledRequest) -> Response:
         try:

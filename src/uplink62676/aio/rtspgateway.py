@@ -30,7 +30,10 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable
 
-from ..errors import TransportError, UplinkError
+from ..errors import ConfigurationError, TransportError, UplinkError
+from ..frontdoor.labels import device_from_label
+from ..frontdoor.rewrite import RtspUriRules
+from ..frontdoor.routing import HostRouter
 from ..httpauth import DigestSettings, DigestVerifier
 from ..rtsp.gateway import (
     ClosePlayer,
@@ -42,6 +45,7 @@ from ..rtsp.gateway import (
     PlayerAuthenticated,
     Route,
     SessionLimits,
+    parse_route,
 )
 from ..rtsp.httptunnel import (
     Base64Decoder,
@@ -402,12 +406,16 @@ class RtspGateway:
 
     ``users``: the front door's users (RTSP Digest, device visibility); None lets
     every player in.  ``transport``: ``"auto"`` (RFC 8441 where offered, else the
-    HTTP pair), ``"http"`` or ``"websocket"``.
+    HTTP pair), ``"http"`` or ``"websocket"``.  ``domain``: as the front door's
+    ``--expose-domain``, ``rtsp://<label>.DOMAIN:PORT/<camera path>`` reaches the
+    device of ``<label>`` (the host is in every RTSP Request-URI); the path route
+    ``/devices/<id>/`` works on any host.  The front door's per-device ports have
+    no RTSP twin: through them GetStreamUri answers the path route (RtspUriRules).
     """
 
     def __init__(self, cloud: CloudServer, *, users: Users | None = None,
                  settings: GatewaySettings | None = None, limits: SessionLimits | None = None,
-                 transport: str = "auto",
+                 transport: str = "auto", domain: str | None = None,
                  entropy: Callable[[int], bytes] = secrets.token_bytes) -> None:
         if transport not in ("auto", "http", "websocket"):
             raise ValueError(f"transport must be auto, http or websocket, not {transport!r}")
@@ -416,6 +424,7 @@ class RtspGateway:
         self.settings = settings or GatewaySettings()
         self.limits = limits or SessionLimits()
         self.transport = transport
+        self.hosts = HostRouter(domain) if domain else None
         # MD5 only: what ffmpeg, VLC and GStreamer answer in RTSP.
         digest = DigestSettings(realm=self.settings.realm,
                                 algorithms=("MD5",))  # type: ignore[arg-type]
@@ -425,12 +434,27 @@ class RtspGateway:
         self.dropped = 0
         self._server: asyncio.Server | None = None
 
+    def device_of_host(self, host: str) -> str | None:
+        """The device a virtual host ``<label>.DOMAIN`` names, or None."""
+        if self.hosts is None:
+            return None
+        try:
+            label = self.hosts.label_of(host)
+        except ConfigurationError:
+            return None
+        return device_from_label(label) if label else None
+
+    def route_of(self, uri: str) -> Route | None:
+        """Where a player's Request-URI leads: ``/devices/<id>/`` or a virtual host."""
+        return parse_route(uri, device_of_host=self.device_of_host if self.hosts else None)
+
     def new_session(self, now: float) -> GatewaySession:
         users = self.users
         if users is None:
-            return GatewaySession(self.settings, now=now)
+            return GatewaySession(self.settings, route_of=self.route_of, now=now)
         return GatewaySession(self.settings, verifier=self.verifier,
-                              password_of=users.password_of, can_see=users.can_see, now=now)
+                              password_of=users.password_of, can_see=users.can_see,
+                              route_of=self.route_of, now=now)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         loop = asyncio.get_running_loop()
@@ -448,6 +472,10 @@ class RtspGateway:
     def port(self) -> int:
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
+
+    def stream_uri_rules(self) -> RtspUriRules:
+        """The front door's ``extra_rules``: GetStreamUri answers name this gateway (started)."""
+        return RtspUriRules(self.port, domain=self.hosts.domain if self.hosts else None)
 
     def take_http_channel(self, transport: asyncio.Transport, data: bytes) -> bool:
         """The front door's hook: take ``transport`` when ``data`` opens a tunnel channel."""

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from ..errors import ConfigurationError
 from ..handshake import RemoteAddress, uri_syntax_problem
 
-__all__ = ["host_port", "http_url", "remote_address", "seconds", "user_level"]
+__all__ = ["host_port", "http_url", "positive_int", "remote_address", "seconds", "user_level"]
 
 #: UserLevel values a tunneled request may carry (CFG-R8; this CLI has no roles).
 USER_LEVELS = ("Administrator", "Operator", "User")
@@ -69,3 +69,14 @@ def user_level(text: str) -> str:
             f"{text!r}: a UserLevel is {', '.join(USER_LEVELS)} (CFG-R8), not "
             f"{', '.join(map(repr, bad)) or 'empty'}")
     return text
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (a limit)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value

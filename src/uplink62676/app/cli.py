@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from .. import __version__
 from ..errors import ConfigurationError, UplinkError
-from .args import host_port, http_url, remote_address, seconds, user_level
+from .args import host_port, http_url, positive_int, remote_address, seconds, user_level
 from .metrics import JsonFormatter, add_operations_options, start_metrics
 
 if TYPE_CHECKING:
@@ -132,6 +132,11 @@ def _parser() -> argparse.ArgumentParser:
                         "GET/POST pair (auto, default), or only one of them")
     c.add_argument("--rtsp-player-buffer", type=int, default=8 * 1024 * 1024, metavar="OCTETS",
                    help="octets a player may leave unread before it is dropped (default 8 MiB)")
+    c.add_argument("--rtsp-max-sessions-per-user", type=positive_int, metavar="N",
+                   help="concurrent RTSP sessions one user may have (default: unlimited; "
+                        "beyond: 453 Not Enough Bandwidth)")
+    c.add_argument("--rtsp-max-sessions-per-device", type=positive_int, metavar="N",
+                   help="concurrent RTSP sessions to one device (default: unlimited)")
     add_operations_options(c)
     k = c.add_argument_group(
         "cluster", "several cloud nodes behind a load balancer sharing a device registry in "
@@ -355,12 +360,14 @@ async def _cloud(args: argparse.Namespace) -> int:
     gateway = None
     if args.rtsp_listen is not None:
         from ..aio.rtspgateway import RtspGateway
-        from ..rtsp.gateway import GatewaySettings
+        from ..rtsp.gateway import GatewaySettings, SessionLimits
 
         # Players authenticate against the same users as the front door (RTSP Digest).
         gateway = RtspGateway(cloud, users=getattr(authorizer, "users", None),
-                              transport=args.rtsp_transport,
-                              settings=GatewaySettings(max_player_buffer=args.rtsp_player_buffer))
+                              transport=args.rtsp_transport, domain=args.expose_domain,
+                              settings=GatewaySettings(max_player_buffer=args.rtsp_player_buffer),
+                              limits=SessionLimits(args.rtsp_max_sessions_per_user,
+                                                   args.rtsp_max_sessions_per_device))
         expose.rtsp_hook = gateway.take_http_channel
     metrics = None
     cluster = _cluster_node(args, cloud) if args.registry is not None else None
@@ -370,6 +377,10 @@ async def _cloud(args: argparse.Namespace) -> int:
         await expose.start(*args.expose)
         if gateway is not None:
             await gateway.start(*args.rtsp_listen)
+            from ..frontdoor.rewrite import CloudRewriter
+
+            # GetStreamUri through the front door answers the gateway's URL (MED-R12).
+            expose.rewriter = CloudRewriter(extra_rules=gateway.stream_uri_rules())
         if cluster is not None:
             await cluster.start()
     except OSError as exc:
@@ -485,7 +496,8 @@ async def _device(args: argparse.Namespace) -> int:
         return UplinkSpec(address, ctx, token if token_file is not None else None, level,
                           insecure_plaintext=args.plaintext)
 
-    forwarder: Handler | None = HttpForwarder(args.forward) if args.forward else None
+    forwarder: Handler | None = HttpForwarder(args.forward, rtsp=args.rtsp) \
+        if args.forward else None
     vss_host = None
     if args.simulate is not None:
         import time

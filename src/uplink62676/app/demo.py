@@ -8,14 +8,20 @@ POSTs go through the cloud's HTTP front door (as ``uplink62676 cloud
 --expose`` serves it) to the device and back; the live-video example of
 IEC 62676-2-33 §7.8 (resource-query.md §11.1) against a simulated VSS of
 1000 cameras behind the device: media profiles within 100 m of an incident,
-then one camera goes offline and arrives as a ``Changed`` notification; a
-PING round trip; a clean close.  :func:`run` returns the exit code (0 when every step worked).
+then one camera goes offline and arrives as a ``Changed`` notification; live
+video: GetStreamUri through the front door answers the cloud's RTSP gateway
+(``cloud --rtsp-listen``), and ffmpeg, when installed, plays a few seconds of
+the simulated camera (a synthetic H.264 RTSP server on loopback, bridged by the
+device as ``device --rtsp`` does) with RTSP Digest; a PING round trip; a clean
+close.  :func:`run` returns the exit code (0 when every step worked).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import shutil
 import sys
 import tempfile
 import time
@@ -27,14 +33,19 @@ from ..aio.cloud import CloudServer
 from ..aio.device import DeviceAgent, TunneledRequest
 from ..aio.expose import ExposeServer
 from ..aio.query import QueryRunner
+from ..aio.rtspbridge import RtspBridge
+from ..aio.rtspgateway import RtspGateway
+from ..aio.syncamera import SyntheticCamera
 from ..aio.vss import VssHost
 from ..errors import UplinkError
+from ..frontdoor.rewrite import CloudRewriter
 from ..httpclient import Http1Client, ResponseBody, ResponseComplete, ResponseStarted
 from ..io.certs import CertificateAuthority
 from ..io.tls import cloud_tls_context, device_tls_context
 from ..liveness import ReconnectSchedule
 from ..query.client import Query
 from ..status import Status
+from ..users import parse_users
 from .querycli import format_table, resource_record
 from .simulate import SimulatedVss
 
@@ -137,6 +148,60 @@ async def _live_video(say: Callable[[str], None], port: int, host: VssHost,
         await runner.close()
 
 
+#: The player's user at the demo's RTSP gateway (RTSP Digest, as ``cloud --users``).
+_VIEWER = ("viewer", "demo-password")
+_STREAM_URI = (
+    '<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/'
+    'soap-envelope" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tt="http://'
+    'www.onvif.org/ver10/schema"><s:Body><trt:GetStreamUri><trt:StreamSetup><tt:Stream>'
+    'RTP-Unicast</tt:Stream><tt:Transport><tt:Protocol>RTSP</tt:Protocol></tt:Transport>'
+    '</trt:StreamSetup><trt:ProfileToken>{token}</trt:ProfileToken></trt:GetStreamUri>'
+    '</s:Body></s:Envelope>')
+_SECONDS = 3
+
+
+async def _watch(say: Callable[[str], None], port: int, vss: SimulatedVss) -> bool:
+    """GetStreamUri through the front door, then ffmpeg plays it (when installed)."""
+    token = vss.cameras[0].tokens()[1]
+    path = f"/devices/{DEVICE_ID}/onvif/media_service"
+    status, answer = await _post(port, path, _STREAM_URI.format(token=token).encode())
+    found = re.search(rb"<tt:Uri>([^<]+)</tt:Uri>", answer)
+    if status != 200 or found is None:
+        say(f"demo: FAILED: GetStreamUri -> {status} {answer[:200]!r}")
+        return False
+    uri = found.group(1).decode()
+    say(f"demo: live video: GetStreamUri({token}) via the front door -> {uri}")
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        say("demo: ffmpeg is not installed, so nothing plays the stream here; get it "
+            "(Debian/Ubuntu: apt-get install ffmpeg, macOS: brew install ffmpeg, Windows: "
+            "https://ffmpeg.org/download.html) and run the demo again to watch the camera")
+        return True
+    user = f"rtsp://{_VIEWER[0]}:{_VIEWER[1]}@"
+    say(f"demo: ffmpeg -rtsp_transport tcp -i {uri.replace('rtsp://', user, 1)} "
+        f"-t {_SECONDS} -f null -")
+    proc = await asyncio.create_subprocess_exec(
+        ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-stats", "-rtsp_transport",
+        "tcp", "-i", uri.replace("rtsp://", user, 1), "-t", str(_SECONDS), "-f", "null", "-",
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), _SECONDS + 12)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        say("demo: FAILED: ffmpeg did not finish")
+        return False
+    text = err.decode(errors="replace").replace("\r", "\n")
+    frames = [int(m) for m in re.findall(r"frame=\s*(\d+)", text)]
+    if proc.returncode != 0 or not frames:
+        say(f"demo: FAILED: ffmpeg exited {proc.returncode}: {text[-400:]}")
+        return False
+    say(f"demo: ffmpeg decoded {max(frames)} H.264 frames ({_SECONDS} s) of the simulated "
+        f"camera through cloud + uplink + device, authenticated as {_VIEWER[0]!r} "
+        f"(RTSP Digest)")
+    return True
+
+
 async def _main(out: TextIO) -> int:
     def say(text: str) -> None:
         print(text, file=out, flush=True)
@@ -153,8 +218,14 @@ async def _main(out: TextIO) -> int:
         await cloud.start("127.0.0.1", 0)
         expose = ExposeServer(cloud)
         await expose.start("127.0.0.1", 0)
+        gateway = RtspGateway(cloud, users=parse_users(" ".join(_VIEWER) + " *\n"))
+        await gateway.start("127.0.0.1", 0)
+        expose.rewriter = CloudRewriter(extra_rules=gateway.stream_uri_rules())
+        camera = SyntheticCamera()
+        await camera.start("127.0.0.1", 0)
         say(f"demo: cloud accepts uplinks on 127.0.0.1:{cloud.port} (TLS, client certificates "
-            f"required) and exposes devices on http://127.0.0.1:{expose.port}/devices")
+            f"required) and exposes devices on http://127.0.0.1:{expose.port}/devices; RTSP "
+            f"gateway for players on rtsp://127.0.0.1:{gateway.port}/devices/<id>/...")
 
         remote = f"https://localhost:{cloud.port}/uplink"
         spec = UplinkSpec(remote, device_tls_context(ca_file=ca_file, cert_file=dev_cert,
@@ -162,7 +233,17 @@ async def _main(out: TextIO) -> int:
         vss = SimulatedVss(_CAMERAS, seed=_SEED, now=time.time(), change_rate=0)
         host = VssHost(vss, fallback=_device_handler, device_service=False)
         host.start()
-        agent = DeviceAgent(host, identity=DEVICE_ID, uplinks=[spec],
+        # The simulation's media services (the echo handler keeps device_service).
+        media = VssHost(vss, device_service=True)
+
+        async def device(request: TunneledRequest) -> Response:
+            if request.path.startswith("/onvif/media"):
+                return await media(request)
+            return await host(request)
+
+        # As `device --simulate --rtsp rtsp://CAMERA`: RTSP tunnels go to the camera.
+        bridge = RtspBridge(f"rtsp://127.0.0.1:{camera.port}", device)
+        agent = DeviceAgent(bridge, identity=DEVICE_ID, uplinks=[spec],
                             schedule_factory=lambda i: ReconnectSchedule(identity=i))
         say(f"demo: device {DEVICE_ID} opens its uplink to {remote}")
         try:
@@ -184,6 +265,8 @@ async def _main(out: TextIO) -> int:
             if not await _live_video(say, expose.port, host, vss):
                 say("demo: FAILED: the live video example did not show the expected changes")
                 return 1
+            if not await _watch(say, expose.port, vss):
+                return 1
             rtt = await cloud.ping(DEVICE_ID)
             say(f"demo: cloud PING -> device -> PING ACK in {rtt * 1000:.2f} ms")
             rtt = await agent.ping(remote)
@@ -198,6 +281,8 @@ async def _main(out: TextIO) -> int:
         finally:
             await agent.stop()
             await host.close()
+            await gateway.close()
+            await camera.close()
             await expose.close()
             await cloud.close()
     say("demo: done")

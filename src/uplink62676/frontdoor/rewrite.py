@@ -14,8 +14,12 @@
   (DEV-R16, :class:`~uplink62676.urirewrite.UriRewriter`).  Other content
   types, larger bodies and every octet outside those URIs pass unchanged.
 
-``extra_rules(request)`` is the hook for more rules (the cloud's RTSP gateway
-will map ``rtsp://`` URIs there); ``rtsp://`` URIs are left as they are.
+``extra_rules(request)`` is the hook for more rules; :class:`RtspUriRules` is
+the one of the cloud's RTSP gateway (``cloud --rtsp-listen``): the device's
+``rtsp://<the client's host>[:554]/<path>`` (UPL-R21: a device under an
+uplink names the origin's host and its RTSP port) becomes the gateway's URL
+for that device, so the URI GetStreamUri returns through the cloud plays.
+Without it ``rtsp://`` URIs are left as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Final
+from urllib.parse import quote
 
 from .._xml import DEFAULT_MAX_BYTES
 from ..clientauth import without_credentials
@@ -33,7 +38,7 @@ from ..urirewrite import SOAP_MEDIA_TYPES, UriRewriter, UriRule
 from .events import RequestRouted
 from .hooks import BodyFilter
 
-__all__ = ["CloudRewriter", "SoapUriFilter", "passed_origin"]
+__all__ = ["CloudRewriter", "RtspUriRules", "SoapUriFilter", "passed_origin"]
 
 _CACHE: Final = 256
 
@@ -57,6 +62,51 @@ def _content_type(headers: Headers) -> str | None:
         if name == b"content-type":
             return value.decode("latin-1")
     return None
+
+
+class RtspUriRules:
+    """``extra_rules`` of :class:`CloudRewriter`: the device's RTSP URIs -> the RTSP gateway.
+
+    One rule per request: ``rtsp://<client host>:<device_rtsp_port>`` (the
+    device's answer, UPL-R21) becomes ``rtsp://<client host>:<rtsp_port>`` plus
+    the route on the gateway:
+
+    * path route (``/devices/<id>/...``) and the device's own port
+      (``--device-ports``): ``/devices/<id>`` -- the gateway has one port, the
+      path names the device;
+    * virtual host (``<label>.DOMAIN``): no prefix -- the gateway routes
+      ``rtsp://<label>.DOMAIN:<rtsp_port>/<path>`` by the host in the URL.
+
+    The ``rtsp://`` URIs of answers are ``tt:Uri`` (Media ver10) and
+    ``tr2:Uri`` (Media2); other hosts or ports pass unchanged.
+    """
+
+    __slots__ = ("device_rtsp_port", "domain", "rtsp_port")
+
+    def __init__(self, rtsp_port: int, *, domain: str | None = None,
+                 device_rtsp_port: int = 554) -> None:
+        if not 0 < rtsp_port < 65536 or not 0 < device_rtsp_port < 65536:
+            raise ConfigurationError(f"RTSP ports must be 1..65535: {rtsp_port}, "
+                                     f"{device_rtsp_port}")
+        self.rtsp_port = rtsp_port
+        self.domain = domain.lower().strip(".") if domain else None
+        self.device_rtsp_port = device_rtsp_port
+
+    def prefix(self, request: RequestRouted, host: str) -> str:
+        """The path prefix of the device's route on the gateway."""
+        if request.route.prefix:
+            return request.route.prefix
+        if self.domain and host.endswith("." + self.domain):
+            return ""
+        return "/devices/" + quote(request.route.device_id, safe="")
+
+    def __call__(self, request: RequestRouted) -> Sequence[UriRule]:
+        origin = _origin(request)
+        if origin is None or not request.route.device_id:
+            return ()
+        return (UriRule(Origin("rtsp", origin.host, self.device_rtsp_port),
+                        Origin("rtsp", origin.host, self.rtsp_port), "",
+                        self.prefix(request, origin.host)),)
 
 
 class SoapUriFilter:

@@ -110,14 +110,27 @@ class Route:
         return UrlMap(self.public_base, self.private_base)
 
 
-def parse_route(uri: str, prefix: str = "/devices/") -> Route | None:
-    """The route of an absolute ``rtsp://`` Request-URI, or None."""
+def parse_route(uri: str, prefix: str = "/devices/", *,
+                device_of_host: Callable[[str], str | None] | None = None) -> Route | None:
+    """The route of an absolute ``rtsp://`` Request-URI, or None.
+
+    ``rtsp://HOST/devices/<id>/<path>`` names the device in the path.  With
+    ``device_of_host``, a URL whose host names a device (a virtual host
+    ``<label>.DOMAIN``, as on the front door) goes to that device with its whole
+    path: ``rtsp://<label>.DOMAIN:PORT/<path>``.
+    """
     try:
         parts = urlsplit(uri)
     except ValueError:
         return None
     if parts.scheme.lower() not in ("rtsp", "rtsps", "http", "https") or not parts.netloc:
         return None
+    scheme = "rtsp" if parts.scheme.lower() in ("http", "rtsp") else "rtsps"
+    if device_of_host is not None and parts.hostname:
+        by_host = device_of_host(parts.hostname)
+        if by_host is not None:
+            path = (parts.path or "/") + ("?" + parts.query if parts.query else "")
+            return Route(by_host, path, f"{scheme}://{parts.netloc}")
     if not parts.path.startswith(prefix):
         return None
     device, _, rest = parts.path[len(prefix):].partition("/")
@@ -127,7 +140,6 @@ def parse_route(uri: str, prefix: str = "/devices/") -> Route | None:
     path = "/" + rest
     if parts.query:
         path += "?" + parts.query
-    scheme = "rtsp" if parts.scheme.lower() in ("http", "rtsp") else "rtsps"
     raw_device = parts.path[len(prefix):].partition("/")[0]
     return Route(device, path, f"{scheme}://{parts.netloc}{prefix}{raw_device}")
 
@@ -223,7 +235,8 @@ class GatewaySession:
 
     ``verifier`` + ``password_of`` turn on RTSP Digest; without them every
     player is let in (the adapter warns).  ``can_see`` limits which devices a
-    user reaches (the front door's users file).
+    user reaches (the front door's users file).  ``route_of`` finds the device of
+    a Request-URI (:func:`parse_route`; the adapter adds virtual hosts).
     """
 
     def __init__(
@@ -233,6 +246,7 @@ class GatewaySession:
         verifier: DigestVerifier | None = None,
         password_of: Callable[[str], str | None] | None = None,
         can_see: CanSee | None = None,
+        route_of: Callable[[str], Route | None] = parse_route,
         now: float = 0.0,
     ) -> None:
         if (verifier is None) != (password_of is None):
@@ -242,6 +256,7 @@ class GatewaySession:
         self.verifier = verifier
         self.password_of = password_of
         self.can_see = can_see
+        self.route_of = route_of
         self.state = SessionState.CONNECTED if verifier is not None else SessionState.AUTHENTICATED
         self.user: str | None = None
         self.route: Route | None = None
@@ -371,7 +386,7 @@ class GatewaySession:
             if request.method == "OPTIONS":
                 self._answer(request, 200, (("Public", PUBLIC),))
                 return out
-            route = parse_route(request.uri)
+            route = self.route_of(request.uri)
             if route is None:
                 self._answer(request, 404)
                 return out
@@ -381,7 +396,7 @@ class GatewaySession:
                 return out
             self.route = route
         elif request.uri != "*":
-            route = parse_route(request.uri)
+            route = self.route_of(request.uri)
             if route is not None and route.device_id != self.route.device_id:
                 self._answer(request, 400)
                 return out

@@ -8,7 +8,7 @@ else gets ``ter:ActionNotSupported``.  Media is what onvif-zeep-async (Home
 Assistant) calls, Media2 what newer clients call.
 
 Stream URIs are ``rtsp://<origin host>:<rtsp_port><stream path>`` (UPL-R21:
-under an uplink the origin's host; a later gateway rewrites them), or for
+under an uplink the origin's host; the cloud's RTSP gateway maps them), or for
 RTSP over HTTP ``<origin><stream path>`` (MED-6, MED-R2); snapshot URIs are
 ``<origin><snapshot path>`` (DEV-29, DEV-R14).
 """
