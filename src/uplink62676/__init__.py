@@ -50,6 +50,7 @@ if TYPE_CHECKING:  # the names, for type checkers and readers; loaded lazily at 
         UpgradeContext,
         ValidateToken,
     )
+    from .clusterregistry import ClusterRegistry, Registration
     from .config import Capabilities, Status, UplinkConfiguration
     from .deviceid import DeviceId
     from .deviceregistry import DeviceInfo, DeviceRegistry, InMemoryDeviceRegistry
@@ -178,6 +179,8 @@ if TYPE_CHECKING:  # the names, for type checkers and readers; loaded lazily at 
 #: nothing of the library until a name is used: the protocol dependencies (h2's logging
 #: starts ``threading``) load with the first state machine, not with the package.
 _EXPORTS: dict[str, tuple[str, str | None]] = {
+    "ClusterRegistry": ("uplink62676.clusterregistry", "ClusterRegistry"),
+    "Registration": ("uplink62676.clusterregistry", "Registration"),
     "Accept": ("uplink62676.cloudauth", 'Accept'),
     "AccessPolicy": ("uplink62676.services.access", 'AccessPolicy'),
     "AccessToken": ("uplink62676.oauth", 'AccessToken'),
@@ -410,6 +413,7 @@ __all__ = [
     "CloseTransport",
     "CloudSettings",
     "CloudUplink",
+    "ClusterRegistry",
     "ConfigStoreError",
     "ConfigurationChange",
     "ConfigurationError",
@@ -470,6 +474,7 @@ __all__ = [
     "ReconnectSchedule",
     "ReferenceToken",
     "Refuse",
+    "Registration",
     "RemoteAddress",
     "RemoteProtocolError",
     "RemoteToken",
