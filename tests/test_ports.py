@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from test_store import _Injector
+from test_io_store import _Injector
 from uplink62676.errors import ConfigStoreError, ConfigurationError
 from uplink62676.frontdoor.portformat import decode_leases, encode_leases
 from uplink62676.frontdoor.ports import PortAssigner, PortLease, parse_port_range

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from _adapters_util import Pki, aio, fast_schedule, free_port, make_pki
-from test_expose import _run, handler
+from test_aio_expose import _run, handler
 from uplink62676.aio import CloudServer, DeviceAgent, UplinkSpec
 from uplink62676.aio.expose import ExposeServer
 from uplink62676.frontdoor import FrontDoorSettings, LocalAnswer, RequestRouted
