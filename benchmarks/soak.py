@@ -484,9 +484,16 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="soak-"))
 
     async def bounded() -> bool:
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
         return await asyncio.wait_for(_soak(args, tmp), limit)
 
-    passed = asyncio.run(bounded())
+    try:
+        passed = asyncio.run(bounded())
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        print(f"interrupted: every process stopped (logs in {tmp})")
+        sys.exit(130)
     if passed:
         for f in tmp.rglob("*"):
             if f.is_file():
