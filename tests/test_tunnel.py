@@ -384,3 +384,57 @@ def test_device_settings_advertised() -> None:
         for i in range(0, length, 6)
     }
     assert entries == {0x3: 32, 0x4: 1 << 20, 0x6: 16384}
+
+
+def _exchange(device: DeviceUplink, cloud: object, n: int) -> None:
+    for _ in range(n):
+        sid = cloud.send_request("GET", "/x", end_stream=True)  # type: ignore[attr-defined]
+        pump(device, cloud, 1.0)  # type: ignore[arg-type]
+        device.send_response(sid, 200, body=b"ok")
+        pump(device, cloud, 1.0)  # type: ignore[arg-type]
+
+
+def test_closed_streams_not_remembered_forever() -> None:
+    """A long-lived uplink does not grow with every exchange (h2 kept 65,536 closed
+    streams, ~80 octets each: ~5 MB per busy uplink); only resets are remembered."""
+    device, cloud = connected_pair(0.0)
+    _exchange(device, cloud, 2000)
+    assert len(cloud._tunnel._conn._closed_streams) == 0  # type: ignore[union-attr]
+    assert len(device._tunnel._conn._closed_streams) == 0  # type: ignore[union-attr]
+
+
+def test_reset_streams_remembered_and_bounded() -> None:
+    from uplink62676 import tunnel
+
+    device, cloud = connected_pair(0.0)
+    for i in range(tunnel.MAX_RESET_STREAMS + 10):
+        sid = cloud.send_request("GET", "/x", end_stream=True)
+        cloud.reset_stream(sid)
+        pump(device, cloud, i / 10)  # within the device's rapid-reset limit
+    _exchange(device, cloud, 1)  # h2 files the closed streams away lazily
+    remembered = cloud._tunnel._conn._closed_streams  # type: ignore[union-attr]
+    assert len(remembered) == tunnel.MAX_RESET_STREAMS
+    assert cloud.connected and device.status is Status.CONNECTED
+
+
+def test_late_frames_on_a_reset_stream_are_not_a_connection_error() -> None:
+    """The device answers a stream the cloud has just reset (the RST_STREAM crossed the
+    answer); the cloud has filed the stream away meanwhile: the uplink carries on."""
+    device, cloud = connected_pair(0.0)
+    _exchange(device, cloud, 3)
+    sid = cloud.send_request("GET", "/slow", end_stream=True)
+    pump(device, cloud, 1.0)
+    device.send_response(sid, 200, body=b"too late")
+    late = device.data_to_send()
+    cloud.reset_stream(sid)
+    others = [cloud.send_request("GET", "/x", end_stream=True) for _ in range(5)]
+    device.receive_data(cloud.data_to_send(), 1.0)  # the RST and five more requests
+    assert sid in cloud._tunnel._conn._closed_streams  # type: ignore[union-attr]
+    events = cloud.receive_data(late, 1.0)
+    assert not of(events, ev.ConnectionTerminated) and cloud.connected
+    for other in others:
+        device.send_response(other, 200, body=b"ok")
+    _dev, cloud_events = pump(device, cloud, 1.0)
+    assert len(of(cloud_events, ev.ResponseReceived)) == 5
+    assert not of(cloud_events, ev.ConnectionTerminated)
+    assert device.status is Status.CONNECTED
