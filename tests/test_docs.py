@@ -59,7 +59,7 @@ def test_doctests_in_the_docs_pass(path: pathlib.Path) -> None:
 
 #: Pages whose Python sketches are not yet includes or doctests (to convert; see the issue).
 NOT_YET_CHECKED = {"uplink.rst", "resource-query.rst", "websocket.rst", "addressing.rst",
-                   "config-service.rst", "cli.rst", "video.rst"}
+                   "config-service.rst", "cli.rst"}
 _BLOCK = re.compile(r"^\.\. code-block:: (\w+)|::\n\n {4}(?!>>>)", re.MULTILINE)
 
 
@@ -73,7 +73,7 @@ def test_code_in_the_docs_is_included_or_a_doctest(path: pathlib.Path) -> None:
     if path.name in NOT_YET_CHECKED:
         return
     blocks = [m.group(0).strip() for m in _BLOCK.finditer(text)
-              if m.group(1) not in ("text",) and not text[:m.start()].rstrip().endswith(
+              if m.group(1) not in ("text", "console") and not text[:m.start()].rstrip().endswith(
                   ("list-table::", "toctree::"))]
     assert not blocks, f"{path.name}: unchecked code blocks {blocks}"
 
@@ -100,3 +100,36 @@ def test_requirements_table_is_well_formed() -> None:
     for row in rows:
         assert re.fullmatch(r"(UPL|CFG|TOK|RQ|EVT|DEV|MED)-R?\d+[a-z]?", row["id"]), row
         assert row["statement"].strip() and "\n" not in row["statement"], row
+
+
+def _console_commands(text: str) -> list[str]:
+    """The ``$ ...`` command lines of the page's ``console`` blocks, continuations joined."""
+    commands: list[str] = []
+    for block in re.split(r"^\.\. code-block:: console\n", text, flags=re.MULTILINE)[1:]:
+        lines = []
+        for line in block.splitlines()[1:]:
+            if line and not line.startswith(" "):
+                break  # the block ended
+            lines.append(line.strip())
+        joined = "\n".join(lines).replace("\\\n", " ")
+        commands += [ln[2:] for ln in joined.splitlines() if ln.startswith("$ ")]
+    return commands
+
+
+@pytest.mark.parametrize("path", _rst_files(), ids=lambda p: p.name)
+def test_console_samples_parse_with_the_real_parser(path: pathlib.Path) -> None:
+    """``console`` blocks show command lines; every ``uplink62676 ...`` one must parse with
+    the real argument parser, so an option renamed or removed breaks this test, not a
+    reader's paste.  (Lines of other tools -- ffmpeg, curl -- show their own syntax.)"""
+    import shlex
+
+    from uplink62676.app.cli import _parser
+
+    for command in _console_commands(path.read_text()):
+        argv = shlex.split(command)
+        if not argv or argv[0] != "uplink62676":
+            continue
+        try:
+            _parser().parse_args(argv[1:])
+        except SystemExit as exc:  # argparse's way of refusing
+            raise AssertionError(f"{path.name}: {command!r} does not parse") from exc
