@@ -184,7 +184,7 @@ async def main() -> None:
 
 
 async def device(url: str, ca: str, cert: str, key: str) -> None:
-    from uplink62676.tls import device_tls_context
+    from uplink62676.io.tls import device_tls_context
 
     logging.disable(logging.INFO)
     ctx = device_tls_context(ca_file=ca, cert_file=cert, key_file=key)

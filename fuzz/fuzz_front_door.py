@@ -6,7 +6,7 @@ from __future__ import annotations
 from _common import main
 
 from uplink62676 import events as ev
-from uplink62676.cli import parse_tokens
+from uplink62676.app.cli import parse_tokens
 from uplink62676.frontdoor import (
     FrontDoorConnection,
     FrontDoorSettings,

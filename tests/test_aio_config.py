@@ -12,9 +12,9 @@ from uplink62676 import SoapFault
 from uplink62676.aio import CloudServer, DeviceAgent, Response, TunneledRequest, UplinkSpec
 from uplink62676.aio.config import SERVICE_PATH, ConfiguredDevice
 from uplink62676.config import UplinkConfiguration
+from uplink62676.io.store import ConfigStore
 from uplink62676.services.uplink_client import UplinkServiceClient
 from uplink62676.status import Status
-from uplink62676.store import ConfigStore
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,14 @@ from hypothesis import strategies as st
 
 from _adapters_util import Pki, free_port, make_pki
 from uplink62676 import ConfigurationError
-from uplink62676.cli import EXIT_CONFIG, EXIT_LISTEN, EXIT_USAGE, main, parse_tokens, read_tokens
+from uplink62676.app.cli import (
+    EXIT_CONFIG,
+    EXIT_LISTEN,
+    EXIT_USAGE,
+    main,
+    parse_tokens,
+    read_tokens,
+)
 
 CMD = [sys.executable, "-m", "uplink62676"]
 
@@ -228,9 +235,9 @@ def test_device_with_config_store(pki: Pki, local_server: int, tmp_path: Path) -
     the configuration service through the uplink; GetUplinks via the cloud's front door shows it
     Connected; other paths still reach the local server."""
     from uplink62676.config import UplinkConfiguration
+    from uplink62676.io.store import ConfigStore
     from uplink62676.services.uplink_client import UplinkServiceClient
     from uplink62676.status import Status
-    from uplink62676.store import ConfigStore
 
     listen, expose = free_port(), free_port()
     store = tmp_path / "uplinks.xml"
