@@ -8,6 +8,7 @@ import inspect
 import pathlib
 import re
 import sys
+import types
 
 import pytest
 
@@ -100,3 +101,37 @@ def test_requirements_table_is_well_formed() -> None:
     for row in rows:
         assert re.fullmatch(r"(UPL|CFG|TOK|RQ|EVT|DEV|MED)-R?\d+[a-z]?", row["id"]), row
         assert row["statement"].strip() and "\n" not in row["statement"], row
+        assert len(row["statement"]) <= 120, row
+
+
+def _uplinkdocs() -> types.ModuleType:
+    """The documentation extension, imported from ``docs/_ext``."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import uplinkdocs
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    return uplinkdocs
+
+
+def test_every_cited_requirement_has_a_statement() -> None:
+    """Each ID the tests cite (found exactly as the conformance page finds them) has a line in
+    ``docs/requirements.csv``, and the file is sorted: prefixes in the order of the extension's
+    pattern (UPL, CFG, TOK, RQ, EVT, DEV, MED), numbered rules before ``-R`` recommendations,
+    then by number."""
+    import csv
+
+    docs = _uplinkdocs()
+    with (DOCS / "requirements.csv").open(newline="") as handle:
+        ids = [row["id"] for row in csv.DictReader(handle)]
+    missing = sorted(set(docs._tests_citing()) - set(ids), key=docs._key)
+    assert not missing, f"requirement IDs cited by tests without a statement: {missing}"
+    prefixes = re.search(r"\(\?:([A-Z|]+)\)", docs.REQUIREMENT.pattern)
+    assert prefixes is not None
+    order = prefixes.group(1).split("|")
+
+    def key(rid: str) -> tuple[int, int, int, str]:
+        prefix, rec, number, suffix = docs._key(rid)
+        return order.index(prefix), rec, number, suffix
+
+    assert ids == sorted(ids, key=key), "docs/requirements.csv is not sorted"
