@@ -58,8 +58,6 @@ def test_doctests_in_the_docs_pass(path: pathlib.Path) -> None:
     assert result.failed == 0
 
 
-#: Pages whose Python sketches are not yet includes or doctests (to convert; see the issue).
-NOT_YET_CHECKED = {"cli.rst"}
 _BLOCK = re.compile(r"^\.\. code-block:: (\w+)|::\n\n {4}(?!>>>)", re.MULTILINE)
 
 
@@ -70,8 +68,6 @@ def test_code_in_the_docs_is_included_or_a_doctest(path: pathlib.Path) -> None:
     text = path.read_text()
     for target in re.findall(r"^\.\. literalinclude:: (\S+)", text, re.MULTILINE):
         assert (path.parent / target).is_file(), f"{path.name} includes a missing {target}"
-    if path.name in NOT_YET_CHECKED:
-        return
     blocks = [m.group(0).strip() for m in _BLOCK.finditer(text)
               if m.group(1) not in ("text",) and not text[:m.start()].rstrip().endswith(
                   ("list-table::", "toctree::"))]

@@ -168,6 +168,8 @@ GatewayEvent = OpenTunnel | CloseTunnel | ClosePlayer | PlayerAuthenticated
 
 
 class SessionState(enum.Enum):
+    """Where one player connection stands: logged in, its tunnel being opened, relaying, gone."""
+
     CONNECTED = "connected"
     AUTHENTICATED = "authenticated"
     OPENING = "tunnel opening"
