@@ -35,14 +35,44 @@ def _public_modules() -> list[str]:
     return names
 
 
+def _public_members(cls: type) -> list[tuple[str, object]]:
+    """The methods and properties of ``cls`` that the docstring rule covers (see below)."""
+    out = []
+    for name in sorted(dir(cls)):
+        if name.startswith("_"):
+            continue
+        owner = next((o for o in cls.__mro__ if name in vars(o)), None)
+        if owner is None or not owner.__module__.startswith("uplink62676"):
+            continue
+        raw = vars(owner)[name]
+        if isinstance(raw, staticmethod | classmethod):
+            raw = raw.__func__
+        if isinstance(raw, property) or inspect.isfunction(raw):
+            out.append((name, raw))
+    return out
+
+
 @pytest.mark.parametrize("module", _public_modules())
 def test_every_public_name_has_a_docstring(module: str) -> None:
+    """Every class and function in a public module's ``__all__`` has a docstring, and so has
+    every public method and property of those classes: each name without a leading
+    underscore (so no dunder methods; a class's docstring explains its constructor) that
+    is defined in this package, also when inherited from one of our base classes, private
+    ones included.  A member may inherit the docstring of the member it overrides
+    (:func:`inspect.getdoc`); members of the standard library or other packages are not
+    checked."""
     mod = importlib.import_module(module)
     missing = []
     for name in getattr(mod, "__all__", ()):
         obj = getattr(mod, name)
         if (inspect.isclass(obj) or inspect.isfunction(obj)) and not (obj.__doc__ or "").strip():
             missing.append(name)
+        if inspect.isclass(obj) and obj.__module__.startswith("uplink62676"):
+            for member, raw in _public_members(obj):
+                doc = raw.__doc__ if isinstance(raw, property) else inspect.getdoc(
+                    getattr(obj, member))
+                if not (doc or "").strip():
+                    missing.append(f"{name}.{member}")
     assert not missing, f"{module}: no docstring on {missing}"
 
 

@@ -72,6 +72,7 @@ class CloudResponse:
     body: bytes = attrs.field(repr=lambda b: f"<{len(b)} octets>")
 
     def header(self, name: str) -> str | None:
+        """First value of a response header (case-insensitive name), or ``None``."""
         for k, v in self.headers:
             if k == name.lower().encode():
                 return v.decode("latin-1")
@@ -130,6 +131,9 @@ class ResponseStream:
         return data
 
     async def body(self, limit: int = 64 * 1024 * 1024) -> bytes:
+        """Read the rest of the body; beyond ``limit`` octets the stream is cancelled and an error
+        raised.
+        """
         out = bytearray()
         while chunk := await self.read():
             out += chunk
@@ -553,6 +557,7 @@ class CloudServer:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start accepting uplinks on ``host``:``port`` (0 picks a free port)."""
         self._loop_or_none = asyncio.get_running_loop()
         factory: Callable[[], asyncio.Protocol] = lambda: _CloudConnection(self)  # noqa: E731
         if self.ssl_context is not None:
@@ -569,6 +574,7 @@ class CloudServer:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (useful after binding port 0)."""
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -581,6 +587,7 @@ class CloudServer:
             conn.goaway(reason)
 
     async def close(self) -> None:
+        """Stop listening and close every uplink."""
         if self._server is not None:
             self._server.close()
         for conn in list(self._connections):
@@ -637,6 +644,7 @@ class CloudServer:
         return self._registry.devices()
 
     def device(self, device_id: str) -> DeviceInfo | None:
+        """Details of a connected device, or ``None``."""
         return self._registry.info(device_id)
 
     async def wait_for_device(self, device_id: str, timeout: float = 10.0,

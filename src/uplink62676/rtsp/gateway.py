@@ -107,6 +107,7 @@ class Route:
 
     @property
     def urls(self) -> UrlMap:
+        """The public and private base URLs, for rewriting between them (MED-R14)."""
         return UrlMap(self.public_base, self.private_base)
 
 
@@ -201,6 +202,7 @@ class SessionLimits:
         return True
 
     def release(self, user: str | None, device_id: str) -> None:
+        """A tunnel of this user and device ended: free its slots."""
         for table, key in ((self._devices, device_id), (self._users, user)):
             if key is not None and key in table:
                 table[key] -= 1
@@ -208,6 +210,7 @@ class SessionLimits:
                     del table[key]
 
     def count(self, *, user: str | None = None, device_id: str | None = None) -> int:
+        """Tunnels open for ``device_id`` when given, else for ``user``."""
         if device_id is not None:
             return self._devices.get(device_id, 0)
         return self._users.get(user or "", 0)
@@ -264,11 +267,13 @@ class GatewaySession:
     # --- output -------------------------------------------------------------------------------
 
     def player_data_to_send(self) -> bytes:
+        """Drain the octets to send to the player."""
         out = b"".join(self._to_player) if len(self._to_player) != 1 else self._to_player[0]
         self._to_player.clear()
         return out
 
     def device_data_to_send(self) -> bytes:
+        """Drain the octets to send to the device through the tunnel."""
         out = b"".join(self._to_device)
         self._to_device.clear()
         return out
@@ -288,6 +293,7 @@ class GatewaySession:
         return self._timeout
 
     def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next; ``None`` when no timer is armed."""
         deadlines = []
         if self._teardown_at is not None:
             deadlines.append(self._teardown_at)
@@ -300,6 +306,8 @@ class GatewaySession:
         return min(deadlines) if deadlines else None
 
     def handle_timeout(self, now: float) -> list[GatewayEvent]:
+        """Run the timers due at ``now``: tunnel opening, TEARDOWN reply and keep-alives (MED-R15).
+        """
         out: list[GatewayEvent] = []
         if self._teardown_at is not None and now >= self._teardown_at:
             self._teardown_at = None
