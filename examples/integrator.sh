@@ -9,19 +9,23 @@ LISTEN=${LISTEN:-127.0.0.1:8443}         # where devices connect (TLS, mTLS)
 EXPOSE=${EXPOSE:-127.0.0.1:8080}         # the front door for ONVIF clients
 ID=32010001071321008015                  # the device ID = its certificate's CN
 
+# 0. everything in one process first: throw-away certificates, a cloud and a device, each step
+uplink62676 demo
+
 # 1. a CA, a cloud certificate for localhost and a certificate for the device
 uplink62676 certs "$DIR/pki" --cloud localhost,127.0.0.1 --device "$ID" --check-device-id
 
 # 2. the cloud: accepts uplinks with client certificates, exposes devices on $EXPOSE
-OPEN=$(uplink62676 cloud --help | grep -q -- --expose-open && echo --expose-open || true)
-uplink62676 cloud --listen "$LISTEN" --expose "$EXPOSE" $OPEN \
+#    (--expose-open: no front-door login, for this local try-out only; see --users)
+uplink62676 cloud --listen "$LISTEN" --expose "$EXPOSE" --expose-open \
   --cert "$DIR/pki/cloud.pem" --key "$DIR/pki/cloud.key" --client-ca "$DIR/pki/ca.pem" \
   2>"$DIR/cloud.log" &
 CLOUD=$!
 
 # 3. the device: an uplink to the cloud, serving a simulated recorder of 20 cameras
 uplink62676 device --remote "https://localhost:${LISTEN##*:}/uplink" --ca "$DIR/pki/ca.pem" \
-  --cert "$DIR/pki/$ID.pem" --key "$DIR/pki/$ID.key" --simulate 20 --change-rate 0 \
+  --cert "$DIR/pki/$ID.pem" --key "$DIR/pki/$ID.key" --user-level Operator \
+  --simulate 20 --change-rate 0 \
   2>"$DIR/device.log" &
 DEVICE=$!
 trap 'kill $DEVICE $CLOUD 2>/dev/null' EXIT
@@ -30,8 +34,13 @@ trap 'kill $DEVICE $CLOUD 2>/dev/null' EXIT
 for _ in $(seq 100); do curl -s "http://$EXPOSE/devices" | grep -q "$ID" && break; sleep 0.2; done
 curl -s "http://$EXPOSE/devices"; echo
 
-# 5. a resource query through the front door: the media profiles of the recorder
-uplink62676 query "http://$EXPOSE/devices/$ID/onvif/events_service" --topic MediaProfile
+# 5. resource queries through the front door: the media profiles of the recorder, the
+#    video sources within 3 km of the centre, one camera's resources as JSON, then live updates
+URL=http://$EXPOSE/devices/$ID/onvif/events_service
+uplink62676 query "$URL" --topic MediaProfile
+uplink62676 query "$URL" --topic VideoSource --near 32.0436,118.7781 --radius 3000
+uplink62676 query "$URL" --prefix 32010201001320000001 --json
+uplink62676 query "$URL" --topic VideoSource --select /Offline --follow --timeout 1 --for 2
 
 # 6. a stock ONVIF call with curl: GetServices, a plain SOAP 1.2 POST
 curl -s -H 'Content-Type: application/soap+xml; charset=utf-8' \

@@ -8,6 +8,7 @@ import inspect
 import pathlib
 import re
 import sys
+import types
 
 import pytest
 
@@ -34,14 +35,44 @@ def _public_modules() -> list[str]:
     return names
 
 
+def _public_members(cls: type) -> list[tuple[str, object]]:
+    """The methods and properties of ``cls`` that the docstring rule covers (see below)."""
+    out = []
+    for name in sorted(dir(cls)):
+        if name.startswith("_"):
+            continue
+        owner = next((o for o in cls.__mro__ if name in vars(o)), None)
+        if owner is None or not owner.__module__.startswith("uplink62676"):
+            continue
+        raw = vars(owner)[name]
+        if isinstance(raw, staticmethod | classmethod):
+            raw = raw.__func__
+        if isinstance(raw, property) or inspect.isfunction(raw):
+            out.append((name, raw))
+    return out
+
+
 @pytest.mark.parametrize("module", _public_modules())
 def test_every_public_name_has_a_docstring(module: str) -> None:
+    """Every class and function in a public module's ``__all__`` has a docstring, and so has
+    every public method and property of those classes: each name without a leading
+    underscore (so no dunder methods; a class's docstring explains its constructor) that
+    is defined in this package, also when inherited from one of our base classes, private
+    ones included.  A member may inherit the docstring of the member it overrides
+    (:func:`inspect.getdoc`); members of the standard library or other packages are not
+    checked."""
     mod = importlib.import_module(module)
     missing = []
     for name in getattr(mod, "__all__", ()):
         obj = getattr(mod, name)
         if (inspect.isclass(obj) or inspect.isfunction(obj)) and not (obj.__doc__ or "").strip():
             missing.append(name)
+        if inspect.isclass(obj) and obj.__module__.startswith("uplink62676"):
+            for member, raw in _public_members(obj):
+                doc = raw.__doc__ if isinstance(raw, property) else inspect.getdoc(
+                    getattr(obj, member))
+                if not (doc or "").strip():
+                    missing.append(f"{name}.{member}")
     assert not missing, f"{module}: no docstring on {missing}"
 
 
@@ -57,9 +88,6 @@ def test_doctests_in_the_docs_pass(path: pathlib.Path) -> None:
     assert result.failed == 0
 
 
-#: Pages whose Python sketches are not yet includes or doctests (to convert; see the issue).
-NOT_YET_CHECKED = {"uplink.rst", "resource-query.rst", "websocket.rst", "addressing.rst",
-                   "config-service.rst", "cli.rst"}
 _BLOCK = re.compile(r"^\.\. code-block:: (\w+)|::\n\n {4}(?!>>>)", re.MULTILINE)
 
 
@@ -70,8 +98,6 @@ def test_code_in_the_docs_is_included_or_a_doctest(path: pathlib.Path) -> None:
     text = path.read_text()
     for target in re.findall(r"^\.\. literalinclude:: (\S+)", text, re.MULTILINE):
         assert (path.parent / target).is_file(), f"{path.name} includes a missing {target}"
-    if path.name in NOT_YET_CHECKED:
-        return
     blocks = [m.group(0).strip() for m in _BLOCK.finditer(text)
               if m.group(1) not in ("text", "console") and not text[:m.start()].rstrip().endswith(
                   ("list-table::", "toctree::"))]
@@ -100,6 +126,40 @@ def test_requirements_table_is_well_formed() -> None:
     for row in rows:
         assert re.fullmatch(r"(UPL|CFG|TOK|RQ|EVT|DEV|MED)-R?\d+[a-z]?", row["id"]), row
         assert row["statement"].strip() and "\n" not in row["statement"], row
+        assert len(row["statement"]) <= 120, row
+
+
+def _uplinkdocs() -> types.ModuleType:
+    """The documentation extension, imported from ``docs/_ext``."""
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import uplinkdocs
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    return uplinkdocs
+
+
+def test_every_cited_requirement_has_a_statement() -> None:
+    """Each ID the tests cite (found exactly as the conformance page finds them) has a line in
+    ``docs/requirements.csv``, and the file is sorted: prefixes in the order of the extension's
+    pattern (UPL, CFG, TOK, RQ, EVT, DEV, MED), numbered rules before ``-R`` recommendations,
+    then by number."""
+    import csv
+
+    docs = _uplinkdocs()
+    with (DOCS / "requirements.csv").open(newline="") as handle:
+        ids = [row["id"] for row in csv.DictReader(handle)]
+    missing = sorted(set(docs._tests_citing()) - set(ids), key=docs._key)
+    assert not missing, f"requirement IDs cited by tests without a statement: {missing}"
+    prefixes = re.search(r"\(\?:([A-Z|]+)\)", docs.REQUIREMENT.pattern)
+    assert prefixes is not None
+    order = prefixes.group(1).split("|")
+
+    def key(rid: str) -> tuple[int, int, int, str]:
+        prefix, rec, number, suffix = docs._key(rid)
+        return order.index(prefix), rec, number, suffix
+
+    assert ids == sorted(ids, key=key), "docs/requirements.csv is not sorted"
 
 
 def _console_commands(text: str) -> list[str]:

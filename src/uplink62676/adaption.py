@@ -360,6 +360,7 @@ class AdaptionResult:
 
     @property
     def changed(self) -> bool:
+        """True when a token or a URI was rewritten (the envelope is then a new object)."""
         return bool(self.rewrites or self.uri_rewrites)
 
 
@@ -476,6 +477,7 @@ class TokenAdapter:
 
     @property
     def mapper(self) -> TokenMapper:
+        """The token table this adapter reads and extends."""
         return self._mapper
 
     def _elements(self, site: _CompiledSite, op: etree._Element) -> list[etree._Element]:

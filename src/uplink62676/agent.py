@@ -91,25 +91,33 @@ class UplinkSpecLike(Protocol):
     """What the core reads of an uplink spec (:class:`uplink62676.io.common.UplinkSpec`)."""
 
     @property
-    def remote_address(self) -> str: ...
+    def remote_address(self) -> str:
+        """The cloud address, also the uplink's key."""
     @property
-    def address(self) -> RemoteAddress: ...
+    def address(self) -> RemoteAddress:
+        """The parsed ``remote_address``."""
     @property
-    def insecure_plaintext(self) -> bool: ...
+    def insecure_plaintext(self) -> bool:
+        """True to allow a plaintext ``http``/``ws`` remote (tests only)."""
     @property
-    def user_level(self) -> tuple[str, ...]: ...
-    def token(self) -> str | None: ...
+    def user_level(self) -> tuple[str, ...]:
+        """The UserLevel given to tunneled requests (UPL-41)."""
+    def token(self) -> str | None:
+        """The access token for the next attempt, or ``None`` in mTLS mode."""
 
 
 class ResponseLike(Protocol):
     """What the core reads of a handler's answer (:class:`uplink62676.io.common.Response`)."""
 
     @property
-    def status(self) -> int: ...
+    def status(self) -> int:
+        """HTTP status code."""
     @property
-    def headers(self) -> HeaderInput: ...
+    def headers(self) -> HeaderInput:
+        """Response headers as ``(name, value)`` pairs."""
     @property
-    def body(self) -> object: ...
+    def body(self) -> object:
+        """The body: bytes, or an (async) iterable of chunks for a streamed answer."""
 
 
 def header_value(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
@@ -143,6 +151,7 @@ class StartHandler:
 
     @property
     def stream_id(self) -> int:
+        """The uplink stream the request arrived on."""
         return self.request.stream_id
 
 
@@ -232,6 +241,9 @@ class RequestHead:
                 f"user_level={' '.join(self.user_level)})")
 
     def header(self, name: str) -> str | None:
+        """First value of a header (case-insensitive name), decoded as Latin-1; ``None`` when
+        absent.
+        """
         value = header_value(self.headers, name.lower().encode())
         return value.decode("latin-1") if value is not None else None
 
@@ -375,6 +387,7 @@ class UplinkSession:
     # --- outputs ------------------------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
+        """Drain the octets to write to the cloud."""
         return self.uplink.data_to_send()
 
     def next_deadline(self) -> float | None:
@@ -681,6 +694,7 @@ class AgentBase(Generic[H, S, R]):
         """The driver's own state (locks, events), made at the end of ``__init__``."""
 
     def new_keeper(self, spec: S) -> UplinkKeeper:
+        """The bookkeeping (status, attempts, reconnect schedule) for a newly configured uplink."""
         return UplinkKeeper(self.identity, spec, self.schedule_factory)
 
     @property

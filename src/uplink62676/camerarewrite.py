@@ -58,6 +58,7 @@ class CameraBinding:
 
     @property
     def max_body(self) -> int:
+        """Largest response body that is rewritten; larger ones pass unchanged."""
         return self._responses.max_bytes
 
     def request_body(self, body: bytes, content_type: str | None) -> bytes:

@@ -73,6 +73,7 @@ class UpgradeContext:
 
     @property
     def path(self) -> str:
+        """The upgrade request's target without its query."""
         return self.target.split("?", 1)[0]
 
 
@@ -104,6 +105,7 @@ class Refuse:
 
     @property
     def body(self) -> bytes:
+        """The plain-text body sent with the refusal: the reason and a newline."""
         return (self.reason + "\n").encode()
 
 

@@ -97,6 +97,7 @@ class ClusterRegistry:
         return [reg for d in gone if (reg := self.forget(d)) is not None]
 
     def lookup(self, device_id: str, now: float) -> Registration | None:
+        """The live registration of ``device_id`` at ``now`` (an expired one counts as none)."""
         return self._live(device_id, now)
 
     def devices(self, now: float) -> list[Registration]:
@@ -112,6 +113,7 @@ class ClusterRegistry:
             self.register(reg, now)
 
     def next_deadline(self) -> float | None:
+        """When the next registration expires (for the adapter's timer), or None."""
         return min(self._expires.values(), default=None)
 
     def __len__(self) -> int:

@@ -421,14 +421,17 @@ class DeviceId:
 
     @property
     def province(self) -> str:
+        """Province part of the zone code (digits 1-2)."""
         return self.value[0:2]
 
     @property
     def city(self) -> str:
+        """City part of the zone code (digits 3-4)."""
         return self.value[2:4]
 
     @property
     def district(self) -> str:
+        """District part of the zone code (digits 5-6)."""
         return self.value[4:6]
 
     @property
@@ -475,14 +478,17 @@ class DeviceId:
 
     @property
     def agency_info(self) -> AgencyInfo:
+        """Annex A name and reserved flag of the agency code (digits 9-10)."""
         return agency_info(self.agency)
 
     @property
     def device_type_info(self) -> DeviceTypeInfo:
+        """Annex A name and reserved flag of the device type code (digits 11-13)."""
         return device_type_info(self.device_type)
 
     @property
     def network_info(self) -> NetworkInfo:
+        """Annex A meaning of the network-ID digit (digit 14)."""
         return network_info(self.network_id)
 
     @property

@@ -46,6 +46,9 @@ class DeviceInfo:
         return f"{self.protocol} {self.path}"
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as ``GET /devices`` lists it: ``id``, ``since`` (UTC), ``peer``, ``auth``,
+        ``protocol``.
+        """
         since = datetime.datetime.fromtimestamp(self.since, tz=datetime.UTC)
         return {
             "id": self.device_id,
@@ -108,6 +111,9 @@ class InMemoryDeviceRegistry(Generic[H]):
         self._seq = 0
 
     def register(self, info: DeviceInfo, handle: H) -> tuple[H, ...]:
+        """Record an uplink; returns the handle it displaced under the same uplink key (to close),
+        or ().
+        """
         self._seq += 1
         uplinks = self._entries.setdefault(info.device_id, {})
         old = uplinks.get(info.uplink)
@@ -117,6 +123,7 @@ class InMemoryDeviceRegistry(Generic[H]):
         return (old[0],)
 
     def unregister(self, device_id: str, handle: H) -> bool:
+        """Forget an uplink by its handle; False when it was not (or no longer) registered."""
         uplinks = self._entries.get(device_id)
         if uplinks is None:
             return False
@@ -138,20 +145,25 @@ class InMemoryDeviceRegistry(Generic[H]):
         return sorted(uplinks.values(), key=lambda entry: -entry[2])
 
     def lookup(self, device_id: str) -> H | None:
+        """The handle of a device's newest uplink, or ``None``: where its requests go."""
         entries = self._newest_first(device_id)
         return entries[0][0] if entries else None
 
     def handles(self, device_id: str) -> list[H]:
+        """The handles of all uplinks of a device, newest first."""
         return [entry[0] for entry in self._newest_first(device_id)]
 
     def info(self, device_id: str) -> DeviceInfo | None:
+        """Details of a device's newest uplink, or ``None`` when it has none."""
         entries = self._newest_first(device_id)
         return entries[0][1] if entries else None
 
     def uplinks(self, device_id: str) -> list[DeviceInfo]:
+        """Details of all uplinks of a device, newest first."""
         return [entry[1] for entry in self._newest_first(device_id)]
 
     def devices(self) -> list[DeviceInfo]:
+        """Every connected device, sorted by ID, with its newest uplink's details."""
         return [info for k in sorted(self._entries) if (info := self.info(k)) is not None]
 
     def __len__(self) -> int:

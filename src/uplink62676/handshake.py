@@ -95,6 +95,9 @@ class RemoteAddress:
 
     @classmethod
     def parse(cls, uri: str, *, allow_plaintext: bool = False) -> RemoteAddress:
+        """Check and split a ``RemoteAddress`` URI; a scheme or form we cannot serve raises
+        ConfigurationError.
+        """
         if not isinstance(uri, str) or not uri.strip():
             raise ConfigurationError(f"RemoteAddress must be a non-empty URI, got {uri!r}")
         text = uri
@@ -130,6 +133,7 @@ class RemoteAddress:
 
     @property
     def websocket(self) -> bool:
+        """True for ``wss`` (and plaintext ``ws``): the uplink runs over WebSocket (UPL-7)."""
         return self.scheme in ("wss", "ws")
 
 
@@ -288,6 +292,7 @@ class DeviceHandshake:
         return HandshakeResult(switched=True, headers=headers, trailing=bytes(trailing))
 
     def connection_closed(self) -> HandshakeResult:
+        """The transport closed before the cloud answered: the attempt failed."""
         self._state = _DeviceState.FAILED
         return HandshakeResult(switched=False, error="connection closed before the answer")
 

@@ -36,6 +36,7 @@ class ResponseStarted(Event):
     reason: bytes = b""
 
     def header(self, name: bytes) -> bytes | None:
+        """First value of a response header (lower-case name), or ``None``."""
         return next((v for k, v in self.headers if k == name), None)
 
 
@@ -78,6 +79,7 @@ class Http1Client:
         return self._h11.our_state is h11.IDLE and self._h11.their_state is h11.IDLE
 
     def data_to_send(self) -> bytes:
+        """Drain the octets to write to the server."""
         out = bytes(self._out)
         self._out.clear()
         return out
@@ -112,10 +114,12 @@ class Http1Client:
             self.end_body()
 
     def send_body(self, data: bytes) -> None:
+        """Queue a piece of the request body (empty pieces are skipped)."""
         if data:
             self._send(h11.Data(data=data))
 
     def end_body(self) -> None:
+        """Finish the request body."""
         self._send(h11.EndOfMessage())
 
     def receive_data(self, data: bytes) -> list[Event]:

@@ -34,10 +34,14 @@ class Watchdog:
     _pings_sent: int = 0
 
     def received(self, now: float) -> None:
+        """Something arrived at ``now``: restart the silence count."""
         self.last_received = now
         self._pings_sent = 0
 
     def next_deadline(self) -> float:
+        """When to send the next PING, or (after the last one) the first instant the link counts as
+        dead.
+        """
         if self._pings_sent < len(self.settings.ping_after):
             return self.last_received + self.settings.ping_after[self._pings_sent]
         # "More than 30 s": the first instant strictly after the limit.
@@ -146,9 +150,12 @@ class ReconnectSchedule:
         return self.interval(self._attempt)
 
     def connected(self, now: float) -> None:
+        """Note that the uplink reached ``Connected`` at ``now``."""
         self._connected_at = now
 
     def disconnected(self, now: float) -> None:
+        """Note that the uplink dropped; the count restarts if it stayed up long enough (UPL-R25).
+        """
         if self._connected_at is not None and now - self._connected_at >= self.stable_after:
             self._attempt = 0
         self._connected_at = None

@@ -124,6 +124,7 @@ class Envelope(NamedTuple):
 
     @property
     def operation(self) -> str:
+        """Clark name of the body's first element: the operation called."""
         return str(self.body.tag)
 
 

@@ -55,9 +55,11 @@ class MappingStore(Protocol):
     I/O.  ``load`` returns the text last passed to ``save``, or ``None``.
     """
 
-    def load(self) -> str | None: ...
+    def load(self) -> str | None:
+        """The text last saved, or ``None`` when nothing was saved yet."""
 
-    def save(self, data: str) -> None: ...
+    def save(self, data: str) -> None:
+        """Keep this text for the next :meth:`load`, across restarts."""
 
 
 _STORE_VERSION: Final = 1

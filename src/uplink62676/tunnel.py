@@ -274,6 +274,7 @@ class Tunnel:
     # --- output -------------------------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
+        """Drain the octets to write to the peer."""
         pending = self._conn.data_to_send()
         if not self._out:  # the common case: h2's octets as they are, no copy
             return bytes(pending)
@@ -296,6 +297,7 @@ class Tunnel:
     # --- input --------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        """Feed octets from the peer; returns the events they caused."""
         if self.closed:
             return []
         out: list[ev.Event] = []
@@ -562,6 +564,7 @@ class Tunnel:
     def send_headers(
         self, stream_id: int, headers: list[tuple[bytes, bytes]], *, end_stream: bool = False
     ) -> None:
+        """Send HEADERS on a stream; the device may only answer streams the cloud opened (UPL-5)."""
         self._check_open()
         if self.role is Role.DEVICE and stream_id not in self._conn.streams:
             # h2 would let a server open a stream here; the device never does (UPL-5).
@@ -576,6 +579,7 @@ class Tunnel:
             ) from None
 
     def new_stream_id(self) -> int:
+        """The next stream ID for a request; only the cloud opens streams (UPL-5)."""
         if self.role is not Role.CLOUD:
             raise LocalProtocolError("the device never opens streams (UPL-5)")
         self._check_open()
@@ -682,6 +686,7 @@ class Tunnel:
             raise LocalProtocolError(f"cannot send on stream {sid}: {exc!r}") from None
 
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
+        """Abort one stream with RST_STREAM; the connection stays up."""
         self._check_open()
         self._outbound.pop(stream_id, None)
         try:
@@ -747,6 +752,7 @@ class Tunnel:
 
     @property
     def open_streams(self) -> int:
+        """How many streams are open in either direction."""
         return int(self._conn.open_inbound_streams + self._conn.open_outbound_streams)
 
     @property
@@ -762,6 +768,7 @@ class Tunnel:
 
     @property
     def highest_stream_id(self) -> int:
+        """Highest stream ID the peer has opened (what a GOAWAY reports)."""
         return int(self._conn.highest_inbound_stream_id)
 
 

@@ -179,6 +179,7 @@ class _End:
 
     @property
     def phase(self) -> Phase:
+        """Where the connection stands in the handshake table (see the state diagrams)."""
         return self._phase
 
     def _close_tunnel(self, error_code: int, reason: str | None) -> None:
@@ -232,12 +233,15 @@ class _End:
         tunnel.send_data(stream_id, data, end_stream=end_stream)
 
     def end_stream(self, stream_id: int) -> None:
+        """End our side of a stream with an empty DATA frame carrying END_STREAM."""
         self._require_tunnel().send_data(stream_id, b"", end_stream=True)
 
     def send_trailers(self, stream_id: int, headers: HeaderInput) -> None:
+        """Send trailing HEADERS and end the stream."""
         self._require_tunnel().send_trailers(stream_id, headers)
 
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.CANCEL) -> None:
+        """Abort one stream with RST_STREAM (``CANCEL`` by default); the connection stays up."""
         self._require_tunnel().reset_stream(stream_id, error_code)
 
     def acknowledge_data(self, stream_id: int, size: int) -> None:
@@ -249,10 +253,12 @@ class _End:
         return self._tunnel.queued(stream_id) if self._tunnel is not None else 0
 
     def ping(self, now: float) -> bytes:
+        """Queue an HTTP/2 PING and return its 8-octet payload, to match the ACK later."""
         return self._require_tunnel().ping(now)
 
     @property
     def open_streams(self) -> int:
+        """How many HTTP/2 streams are open right now (0 before the switch)."""
         return self._tunnel.open_streams if self._tunnel is not None else 0
 
     @property
@@ -343,6 +349,7 @@ class DeviceUplink(_End):
 
     @property
     def status(self) -> Status:
+        """The uplink's ``Status`` as GetUplinks reports it (UPL-R27)."""
         return self._status
 
     @property
@@ -465,6 +472,7 @@ class DeviceUplink(_End):
     # --- timers -------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next; ``None`` when no timer is armed."""
         if self._phase is Phase.UPGRADING:
             return self._started_at + self.settings.liveness.handshake_timeout
         if self._phase in (Phase.HTTP2, Phase.DRAINING) and self._watchdog is not None:
@@ -477,6 +485,9 @@ class DeviceUplink(_End):
         return None
 
     def handle_timeout(self, now: float) -> list[ev.Event]:
+        """Run the timers due at ``now``: handshake limit, PINGs on silence, and the 30 s dead-link
+        rule.
+        """
         out: list[ev.Event] = []
         establishing = self._phase is Phase.UPGRADING or (
             self._phase is Phase.HTTP2
@@ -631,6 +642,9 @@ class CloudUplink(_End):
         return out
 
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        """Feed octets from the device; returns the events they caused. ``b""`` means the transport
+        closed.
+        """
         out: list[ev.Event] = []
         if self._phase is Phase.CLOSED:
             return out
@@ -780,6 +794,7 @@ class CloudUplink(_End):
         self._close_tunnel(error_code, reason)
 
     def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next; ``None`` when no timer is armed."""
         if self._phase is Phase.UPGRADING:
             return self._created + self.settings.liveness.handshake_timeout
         if self._phase in (Phase.HTTP2, Phase.DRAINING) and self._probe is not None:
@@ -787,6 +802,9 @@ class CloudUplink(_End):
         return None
 
     def handle_timeout(self, now: float) -> list[ev.Event]:
+        """Run the timers due at ``now``: the handshake limit while upgrading, then the silence
+        probe.
+        """
         out: list[ev.Event] = []
         if (
             self._phase is Phase.UPGRADING

@@ -386,6 +386,9 @@ class WebSocketFraming:
     # --- input ----------------------------------------------------------------------------------
 
     def receive_data(self, data: bytes, now: float) -> tuple[bytes, WebSocketClosed | None]:
+        """Unwrap WebSocket frames: returns the HTTP/2 octets carried and a close event if the
+        socket ended.
+        """
         if self.closed or not data:
             return b"", None
         parts: list[bytes | bytearray] = []
@@ -540,6 +543,7 @@ class WebSocketTunnel(Tunnel):
         super().__init__(role, settings, now=now, manual_flow_control=manual_flow_control)
 
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        """Feed WebSocket octets; the HTTP/2 octets inside go to the tunnel, events come back."""
         if self.closed or self.framing.closed:
             return []
         octets, closed = self.framing.receive_data(data, now)
@@ -583,6 +587,7 @@ class WebSocketTunnel(Tunnel):
             self.framing.close()  # after the GOAWAY (UPL-R14)
 
     def data_to_send(self) -> bytes:
+        """Drain the WebSocket frames to write; once drained after a GOAWAY, the Close follows."""
         h2_octets = super().data_to_send()
         if self.draining and not self.closed and self.open_streams == 0:
             self.framing.close()  # drained: GOAWAY went out, now the Close (UPL-R14)

@@ -83,12 +83,17 @@ class RemoteDevices(Protocol):
     :class:`DeviceUnavailable` when the holder cannot be reached.
     """
 
-    def device(self, device_id: str) -> DeviceInfo | None: ...
-    def devices(self, local: list[DeviceInfo]) -> list[DeviceInfo]: ...
+    def device(self, device_id: str) -> DeviceInfo | None:
+        """A device another node holds, or None."""
+
+    def devices(self, local: list[DeviceInfo]) -> list[DeviceInfo]:
+        """``local`` plus the devices the other nodes hold."""
+
     async def route(self, device_id: str, path: str,
                     headers: list[tuple[str | bytes, str | bytes]],
                     scheme: str) -> tuple[_CloudConnection, str,
-                                          list[tuple[str | bytes, str | bytes]]]: ...
+                                          list[tuple[str | bytes, str | bytes]]]:
+        """The connection to the holder and the request as its internal front door wants it."""
 
 
 @attrs.frozen(slots=True)
@@ -100,6 +105,7 @@ class CloudResponse:
     body: bytes = attrs.field(repr=lambda b: f"<{len(b)} octets>")
 
     def header(self, name: str) -> str | None:
+        """First value of a response header (case-insensitive name), or ``None``."""
         for k, v in self.headers:
             if k == name.lower().encode():
                 return v.decode("latin-1")
@@ -158,6 +164,9 @@ class ResponseStream:
         return data
 
     async def body(self, limit: int = 64 * 1024 * 1024) -> bytes:
+        """Read the rest of the body; beyond ``limit`` octets the stream is cancelled and an error
+        raised.
+        """
         out = bytearray()
         while chunk := await self.read():
             out += chunk
@@ -583,6 +592,7 @@ class CloudServer:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start accepting uplinks on ``host``:``port`` (0 picks a free port)."""
         self._loop_or_none = asyncio.get_running_loop()
         factory: Callable[[], asyncio.Protocol] = lambda: _CloudConnection(self)  # noqa: E731
         if self.ssl_context is not None:
@@ -599,6 +609,7 @@ class CloudServer:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (useful after binding port 0)."""
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -611,6 +622,7 @@ class CloudServer:
             conn.goaway(reason)
 
     async def close(self) -> None:
+        """Stop listening and close every uplink."""
         if self._server is not None:
             self._server.close()
         for conn in list(self._connections):
@@ -668,6 +680,7 @@ class CloudServer:
         return local if self.cluster is None else self.cluster.devices(local)
 
     def device(self, device_id: str) -> DeviceInfo | None:
+        """Details of a connected device (here or, in a cluster, on another node), or ``None``."""
         info = self._registry.info(device_id)
         if info is None and self.cluster is not None:
             return self.cluster.device(device_id)

@@ -248,6 +248,7 @@ class ClusterNode:
     # --- lifecycle ----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Connect to Redis, mirror the registry, open the internal front door, start refreshing."""
         await self.internal.start(*self.listen)
         if self.advertise is None:
             self.advertise = f"{self.listen[0]}:{self.internal.port}"
@@ -493,6 +494,7 @@ class ClusterNode:
     # --- what the cloud asks (RemoteDevices) --------------------------------------------------
 
     def device(self, device_id: str) -> DeviceInfo | None:
+        """A device held by another node, as the registry mirror knows it (None: not there)."""
         reg = self.mirror.lookup(device_id, time.monotonic())
         if reg is not None:
             return reg.info
@@ -506,6 +508,7 @@ class ClusterNode:
         return None
 
     def devices(self, local: list[DeviceInfo]) -> list[DeviceInfo]:
+        """The whole cluster's devices: ``local`` plus those the other nodes hold."""
         merged = {reg.device_id: reg.info for reg in self.mirror.devices(time.monotonic())
                   if reg.info is not None and reg.node != self.node_id}
         for info in local:
@@ -516,6 +519,7 @@ class ClusterNode:
                     headers: list[tuple[str | bytes, str | bytes]],
                     scheme: str) -> tuple[_CloudConnection, str,
                                           list[tuple[str | bytes, str | bytes]]]:
+        """The pooled link to ``device_id``'s holder, with the path and headers for its front door."""
         reg = self.mirror.lookup(device_id, time.monotonic())
         if reg is None:
             if self.device(device_id) is not None:

@@ -88,6 +88,7 @@ class ConfiguredDevice:
             log.info("configuration: %s added to the store", config.remote_address)
 
     def specs(self, configurations: Iterable[UplinkConfiguration]) -> list[UplinkSpec]:
+        """What the agent runs for the given stored configurations."""
         return [self.spec_factory(c.remote_address, c.user_level) for c in configurations]
 
     def initial(self, extra: Iterable[UplinkSpec] = ()) -> list[UplinkSpec]:

@@ -369,6 +369,7 @@ class DeviceAgent(AgentBase[Handler, UplinkSpec, _Runner]):
         self.observer: Observer | None = None
 
     def clock(self) -> float:
+        """The agent's notion of now: the injected clock, else the loop's monotonic time."""
         return self._clock() if self._clock is not None else asyncio.get_running_loop().time()
 
     # --- lifecycle ----------------------------------------------------------------------------

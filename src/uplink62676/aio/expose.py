@@ -138,6 +138,7 @@ class ExposeServer:
 
     @property
     def scheme(self) -> str:
+        """``https`` when the front door has TLS, else ``http``."""
         return "https" if self.ssl_context is not None else "http"
 
     async def _listen(self, router: Router, host: str, port: int) -> asyncio.Server:
@@ -147,6 +148,7 @@ class ExposeServer:
             ssl_handshake_timeout=self.settings.head_timeout if self.ssl_context else None)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start serving the front door on ``host``:``port`` (0 picks a free port)."""
         self.host = host
         self._server = await self._listen(self.router, host, port)
         log.info("exposing devices on %s://%s:%d/devices/<device-id>/... (%s)", self.scheme,
@@ -166,6 +168,7 @@ class ExposeServer:
 
     @property
     def port(self) -> int:
+        """The port the front door listens on (useful after binding port 0)."""
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 

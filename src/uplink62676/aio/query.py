@@ -68,6 +68,7 @@ class HttpClient:
         self._conn = Http1Client()
 
     async def close(self) -> None:
+        """Close the connection, if one is open."""
         writer, self._writer, self._reader, self._conn = self._writer, None, None, None
         if writer is not None:
             writer.close()
@@ -239,6 +240,7 @@ class QueryRunner:
                 await self.http.post(self.target(address), req.body, req.content_type)
 
     async def close(self) -> None:
+        """Close the HTTP connection the runner uses."""
         await self.http.close()
 
 

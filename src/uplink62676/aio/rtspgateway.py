@@ -449,6 +449,7 @@ class RtspGateway:
         return parse_route(uri, device_of_host=self.device_of_host if self.hosts else None)
 
     def new_session(self, now: float) -> GatewaySession:
+        """A gateway session for a new player, with the front door's users when configured."""
         users = self.users
         if users is None:
             return GatewaySession(self.settings, route_of=self.route_of, now=now)
@@ -457,6 +458,7 @@ class RtspGateway:
                               route_of=self.route_of, now=now)
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Start accepting players on ``host``:``port`` (0 picks a free port)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _RtspProtocol(self), host, port,
                                                 backlog=1024)
@@ -470,6 +472,7 @@ class RtspGateway:
 
     @property
     def port(self) -> int:
+        """The port the gateway listens on (useful after binding port 0)."""
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -489,6 +492,7 @@ class RtspGateway:
         return True
 
     async def close(self) -> None:
+        """Stop listening and drop every player connection."""
         if self._server is not None:
             self._server.close()
         for player in list(self.players):

@@ -102,10 +102,12 @@ class SyntheticCamera:
         self._clients: set[asyncio.Task[None]] = set()
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        """Listen for players on ``host:port`` (0: any free port)."""
         self._server = await asyncio.start_server(self._serve, host, port)
 
     @property
     def port(self) -> int:
+        """The TCP port the camera listens on."""
         assert self._server is not None and self._server.sockets
         return int(self._server.sockets[0].getsockname()[1])
 
@@ -119,6 +121,7 @@ class SyntheticCamera:
             self._clients.discard(task)
 
     async def close(self) -> None:
+        """Stop listening and end every player's session."""
         if self._server is not None:
             self._server.close()
         for task in list(self._clients):

@@ -57,10 +57,14 @@ class EventSource(Protocol):
     """What :class:`VssHost` drives: an :class:`EventService`, or a simulation around one
     (such as :class:`uplink62676.app.simulate.SimulatedVss`) that has it as ``service``."""
 
-    def next_deadline(self) -> float | None: ...
-    def handle_timeout(self, now: float) -> Completions: ...
-    def take_completed(self) -> Completions: ...
-    def cancel(self, pending: PendingResponse) -> None: ...
+    def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next; ``None`` when nothing waits."""
+    def handle_timeout(self, now: float) -> Completions:
+        """Answer the polls that are due at ``now``."""
+    def take_completed(self) -> Completions:
+        """Polls answered as a side effect of the last request."""
+    def cancel(self, pending: PendingResponse) -> None:
+        """The request behind ``pending`` went away: stop waiting for it."""
 
 
 class VssHost:

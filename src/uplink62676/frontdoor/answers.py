@@ -33,10 +33,12 @@ class LocalAnswer:
 
     @classmethod
     def text(cls, status: int, text: str) -> LocalAnswer:
+        """A plain-text answer with this status."""
         return cls(status, text.encode("utf-8"))
 
     @property
     def headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        """Response headers: content type, length, and any extra ones."""
         return ((b"content-type", self.content_type),
                 (b"content-length", str(len(self.body)).encode()), *self.extra)
 

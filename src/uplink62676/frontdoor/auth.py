@@ -73,6 +73,7 @@ class ConnectionAuth:
         self._entries: OrderedDict[tuple[str, str, bytes], tuple[Allowed, float]] = OrderedDict()
 
     def get(self, key: tuple[str, str, bytes], now: float) -> Allowed | None:
+        """A cached decision for these credentials on this connection, unless it has expired."""
         entry = self._entries.get(key)
         if entry is None:
             return None
@@ -82,6 +83,7 @@ class ConnectionAuth:
         return entry[0]
 
     def put(self, key: tuple[str, str, bytes], allowed: Allowed, until: float) -> None:
+        """Cache a decision until ``until``; the oldest entries go when the cache is full."""
         self._entries[key] = (allowed, until)
         self._entries.move_to_end(key)
         while len(self._entries) > self.limit:

@@ -88,10 +88,12 @@ class FrontDoorConnection:
 
     @property
     def closed(self) -> bool:
+        """True once nothing more will be received or sent."""
         return self._closed if self._side is None else self._side.closed
 
     @property
     def close_reason(self) -> str | None:
+        """Why the connection closed, once the protocol is known and it has; else ``None``."""
         return self._side.close_reason if self._side is not None else None
 
     @property
@@ -101,12 +103,15 @@ class FrontDoorConnection:
 
     @property
     def open_streams(self) -> int:
+        """Requests in progress (0 until the protocol is known)."""
         return 0 if self._side is None else self._side.open_streams
 
     def data_to_send(self) -> bytes:
+        """Drain the octets to write to the client."""
         return b"" if self._side is None else self._side.data_to_send()
 
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        """Feed client octets; the first ones decide between HTTP/1.1 and HTTP/2 prior knowledge."""
         side = self._side
         if side is not None:
             return side.receive_data(data, now)
@@ -139,11 +144,14 @@ class FrontDoorConnection:
                                         reason="client closed the connection")]
 
     def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next; ``None`` when no timer is armed."""
         if self._side is not None:
             return self._side.next_deadline()
         return None if self._closed else self._deadline
 
     def handle_timeout(self, now: float) -> list[ev.Event]:
+        """Run the timers due at ``now``; before the protocol is known, give up on a silent client.
+        """
         if self._side is not None:
             return self._side.handle_timeout(now)
         if self._closed or self._deadline is None or now < self._deadline:
@@ -171,6 +179,7 @@ class FrontDoorConnection:
         self._require().send_data(stream_id, data, end_stream=end_stream)
 
     def end_stream(self, stream_id: int) -> None:
+        """Finish the response body of a stream."""
         self._require().end_stream(stream_id)
 
     def answer(self, stream_id: int, answer: LocalAnswer) -> None:

@@ -89,15 +89,19 @@ class BodyAuthorizer(Protocol):
 
     max_body: int
 
-    def wants_body(self, request: RequestRouted) -> bool: ...
-    def decide(self, request: RequestRouted, body: bytes | None, now: float) -> Decision: ...
+    def wants_body(self, request: RequestRouted) -> bool:
+        """True when the decision needs the request body (e.g. WS-Security in SOAP)."""
+    def decide(self, request: RequestRouted, body: bytes | None, now: float) -> Decision:
+        """Allow or refuse the request, given its body when :meth:`wants_body` asked for it."""
 
 
 class BodyFilter(Protocol):
     """Transforms one response body as it streams; may hold octets back until :meth:`end`."""
 
-    def feed(self, data: bytes) -> bytes: ...
-    def end(self) -> bytes: ...
+    def feed(self, data: bytes) -> bytes:
+        """Take a piece of the body; return what may go to the client now."""
+    def end(self) -> bytes:
+        """The body's end: return whatever was held back."""
 
 
 class Rewriter(Protocol):
@@ -108,9 +112,11 @@ class Rewriter(Protocol):
     :func:`client_origin`).
     """
 
-    def request_headers(self, request: RequestRouted) -> Headers: ...
+    def request_headers(self, request: RequestRouted) -> Headers:
+        """The headers to send to the device for this request."""
     def response_body(self, request: RequestRouted, status: int,
-                      headers: Headers) -> BodyFilter | None: ...
+                      headers: Headers) -> BodyFilter | None:
+        """A filter for the response body, or ``None`` to pass it unchanged."""
 
 
 @attrs.frozen(slots=True)
@@ -118,10 +124,12 @@ class IdentityRewriter:
     """Headers as the client sent them (hop-by-hop fields already gone), bodies untouched."""
 
     def request_headers(self, request: RequestRouted) -> Headers:
+        """The headers unchanged."""
         return request.headers
 
     def response_body(self, request: RequestRouted, status: int,
                       headers: Headers) -> BodyFilter | None:
+        """No body filter: responses pass unchanged."""
         return None
 
     def origin(self, request: RequestRouted, device_id: str) -> tuple[str, str]:

@@ -68,6 +68,7 @@ class Http1Front:
     # --- output -------------------------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
+        """Drain the octets to write to the client."""
         if not self._out:
             return b""
         out = self._out[0] if len(self._out) == 1 else b"".join(self._out)
@@ -90,6 +91,7 @@ class Http1Front:
         return self._unacked < self.settings.body_window
 
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        """Feed client octets; returns the events they caused. ``b""`` means the client closed."""
         if self.closed:
             return []
         self._now = now
@@ -231,6 +233,7 @@ class Http1Front:
     # --- time ---------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next; ``None`` when no timer is armed."""
         if self.closed:
             return None
         if self._resume:
@@ -240,6 +243,7 @@ class Http1Front:
         return self._deadline
 
     def handle_timeout(self, now: float) -> list[ev.Event]:
+        """Run the timers due at ``now``: head, body and idle limits."""
         if self.closed:
             return []
         self._now = now
@@ -265,6 +269,7 @@ class Http1Front:
             and not self._answered
 
     def acknowledge_data(self, stream_id: int, size: int) -> None:
+        """Report that ``size`` body octets were consumed, so reading goes on."""
         if size < 0:
             raise LocalProtocolError(f"cannot acknowledge {size} octets")
         if stream_id == self._sid:
@@ -274,6 +279,7 @@ class Http1Front:
 
     def send_response(self, stream_id: int, status: int,
                       headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool = False) -> None:
+        """Send the response head."""
         if not self._current(stream_id):
             return
         if self._started:
@@ -290,6 +296,7 @@ class Http1Front:
             self.end_stream(stream_id)
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
+        """Send a piece of the response body."""
         if not self._current(stream_id):
             return
         if not self._started:
@@ -300,6 +307,7 @@ class Http1Front:
             self.end_stream(stream_id)
 
     def end_stream(self, stream_id: int) -> None:
+        """Finish the response; the connection then serves the next request or closes."""
         if not self._current(stream_id):
             return
         self._send(h11.EndOfMessage())
@@ -312,6 +320,7 @@ class Http1Front:
             self._unacked = 0  # what follows is read and dropped
 
     def answer(self, stream_id: int, answer: LocalAnswer) -> None:
+        """Send a complete local answer on the stream."""
         self.send_response(stream_id, answer.status, answer.headers)
         self.send_data(stream_id, answer.body, end_stream=True)
 
@@ -326,6 +335,7 @@ class Http1Front:
         self.close_reason = f"response of stream {stream_id} aborted"
 
     def queued(self, stream_id: int) -> int:
+        """Always 0: HTTP/1.1 has no flow-control window to wait for."""
         return 0  # nothing waits for a window: the transport's buffer is the only queue
 
     def close(self) -> None:
@@ -336,4 +346,5 @@ class Http1Front:
 
     @property
     def open_streams(self) -> int:
+        """1 while a request is being served, else 0."""
         return int(self._wait is _Wait.EXCHANGE)

@@ -58,13 +58,16 @@ class Http2Front:
 
     @property
     def closed(self) -> bool:
+        """True once the connection is gone, or drained after a GOAWAY."""
         t = self.tunnel
         return self._lost or t.closed or (t.draining and not self._streams)
 
     def data_to_send(self) -> bytes:
+        """Drain the octets to write to the client."""
         return self.tunnel.data_to_send()
 
     def receive_data(self, data: bytes, now: float) -> list[ev.Event]:
+        """Feed client octets; returns the events they caused. ``b""`` means the client closed."""
         self._now = now
         if not data:
             return self.connection_lost(now)
@@ -166,11 +169,13 @@ class Http2Front:
     # --- time ---------------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
+        """When the idle limit runs out; ``None`` while streams are open."""
         if self._idle_since is None or self.closed:
             return None
         return self._idle_since + self.settings.idle_timeout
 
     def handle_timeout(self, now: float) -> list[ev.Event]:
+        """Close an idle connection (no streams for ``idle_timeout``) with GOAWAY."""
         self._now = now
         deadline = self.next_deadline()
         if deadline is None or now < deadline:
@@ -195,10 +200,12 @@ class Http2Front:
             self._forget(stream_id)
 
     def acknowledge_data(self, stream_id: int, size: int) -> None:
+        """Report that ``size`` body octets were consumed, reopening the flow-control window."""
         self.tunnel.acknowledge_data(stream_id, size)
 
     def send_response(self, stream_id: int, status: int,
                       headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool = False) -> None:
+        """Send the response HEADERS (hop-by-hop headers are dropped)."""
         s = self._live(stream_id)
         if s is None:
             return
@@ -210,6 +217,7 @@ class Http2Front:
             self._answered(stream_id, s)
 
     def send_data(self, stream_id: int, data: bytes, *, end_stream: bool = False) -> None:
+        """Send a piece of the response body."""
         s = self._live(stream_id)
         if s is None:
             return
@@ -218,9 +226,11 @@ class Http2Front:
             self._answered(stream_id, s)
 
     def end_stream(self, stream_id: int) -> None:
+        """Finish the response body of a stream."""
         self.send_data(stream_id, b"", end_stream=True)
 
     def answer(self, stream_id: int, answer: LocalAnswer) -> None:
+        """Send a complete local answer on the stream."""
         s = self._live(stream_id)
         if s is None:
             return
@@ -230,6 +240,7 @@ class Http2Front:
             self.send_data(stream_id, answer.body, end_stream=True)
 
     def reset_stream(self, stream_id: int, error_code: int = ErrorCode.INTERNAL_ERROR) -> None:
+        """Abort one request with RST_STREAM; the connection stays up."""
         s = self._streams.pop(stream_id, None)
         if s is not None:
             self._leave(s)
@@ -241,6 +252,7 @@ class Http2Front:
             self.tunnel.reset_stream(stream_id, error_code)
 
     def queued(self, stream_id: int) -> int:
+        """Octets of the stream waiting for flow-control window."""
         return self.tunnel.queued(stream_id)
 
     def close(self) -> None:
@@ -249,4 +261,5 @@ class Http2Front:
 
     @property
     def open_streams(self) -> int:
+        """Requests in progress."""
         return len(self._streams)

@@ -53,6 +53,7 @@ class ClientLimits:
             self._counts[address] = n - 1
 
     def in_flight(self, address: str) -> int:
+        """Requests this client address has in progress."""
         return self._counts.get(address, 0)
 
     def __len__(self) -> int:

@@ -82,10 +82,12 @@ class PortAssigner:
     # --- queries ------------------------------------------------------------------------------
 
     def lookup(self, device_id: str) -> int | None:
+        """The port leased to a device, or ``None``."""
         lease = self._by_device.get(device_id)
         return lease.port if lease is not None else None
 
     def device_at(self, port: int) -> str | None:
+        """The device a port is leased to, or ``None``."""
         return self._by_port.get(port)
 
     def leases(self) -> list[PortLease]:

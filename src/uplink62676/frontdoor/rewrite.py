@@ -125,6 +125,7 @@ class SoapUriFilter:
         self.count = 0
 
     def feed(self, data: bytes) -> bytes:
+        """Collect the body; beyond the size limit stop collecting and pass it through unchanged."""
         if self._passing:
             return data
         self._buffer.append(data)
@@ -135,6 +136,7 @@ class SoapUriFilter:
         return b""
 
     def end(self) -> bytes:
+        """Rewrite the collected body and return it (nothing when it was passed through)."""
         if self._passing:
             return b""
         body, self._buffer = b"".join(self._buffer), []
@@ -155,9 +157,13 @@ class CloudRewriter:
         self._rewriters: OrderedDict[tuple[Origin, str], UriRewriter] = OrderedDict()
 
     def origin(self, request: RequestRouted, device_id: str) -> tuple[str, str]:
+        """The public origin (scheme, authority) the client used, for URLs in answers."""
         return passed_origin(request, device_id)
 
     def request_headers(self, request: RequestRouted) -> Headers:
+        """Request headers for the device: credentials and untrusted forwarding headers removed,
+        ours added.
+        """
         headers = without_forwarding_headers(
             without_credentials(request.headers))  # type: ignore[arg-type]
         origin = _origin(request)
@@ -171,6 +177,9 @@ class CloudRewriter:
 
     def response_body(self, request: RequestRouted, status: int,
                       headers: Headers) -> BodyFilter | None:
+        """A filter that rewrites device URIs in SOAP answers to the public origin; ``None`` for
+        other bodies.
+        """
         prefix = request.route.prefix
         content_type = _content_type(headers)
         if content_type is None or content_type.split(";", 1)[0].strip().lower() \

@@ -54,10 +54,12 @@ class Route:
 
     @classmethod
     def device(cls, device_id: str, target: str, prefix: str = "") -> Route:
+        """A route that forwards the request to ``device_id`` as ``target``."""
         return cls(RouteKind.DEVICE, device_id, target, prefix=prefix)
 
     @classmethod
     def local(cls, answer: LocalAnswer) -> Route:
+        """A route answered by the front door itself."""
         return cls(RouteKind.LOCAL, answer=answer)
 
 

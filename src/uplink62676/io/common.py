@@ -60,6 +60,7 @@ class UplinkSpec:
 
     @property
     def address(self) -> RemoteAddress:
+        """The parsed ``remote_address``."""
         return RemoteAddress.parse(self.remote_address, allow_plaintext=self.insecure_plaintext)
 
     def tls_context(self) -> ssl.SSLContext | None:
@@ -69,6 +70,7 @@ class UplinkSpec:
         return self.ssl_context if self.ssl_context is not None else device_tls_context()
 
     def token(self) -> str | None:
+        """The access token for the next attempt: the value, or what the callable returns now."""
         value = self.access_token
         return value() if callable(value) else value
 

@@ -298,6 +298,7 @@ class ResourceMirror:
         return token in self.resources
 
     def get(self, token: str) -> Resource | None:
+        """The mirrored resource with this token, or ``None``."""
         return self.resources.get(token)
 
     def clear(self) -> None:

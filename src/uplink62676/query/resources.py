@@ -139,6 +139,9 @@ class GeoLocation:
 
     @property
     def known(self) -> bool:
+        """True when both ``lon`` and ``lat`` are present; otherwise the location counts as unknown
+        (RQ-R2).
+        """
         return self.lon is not None and self.lat is not None
 
 
@@ -179,6 +182,7 @@ class ResourceChange:
 
     @property
     def token(self) -> str:
+        """The token of the resource that changed."""
         res = self.new if self.new is not None else self.old
         assert res is not None
         return res.token
@@ -209,9 +213,11 @@ class Notification:
 class StateFilter(Protocol):
     """What :func:`translate` needs from a compiled filter."""
 
-    def matches(self, resource: Resource) -> bool: ...
+    def matches(self, resource: Resource) -> bool:
+        """True when a resource in this state belongs to the subscription's set."""
 
-    def view(self, resource: Resource) -> Resource: ...
+    def view(self, resource: Resource) -> Resource:
+        """The resource as the subscriber sees it (selected Data only)."""
 
 
 def translate(change: ResourceChange, flt: StateFilter | None,

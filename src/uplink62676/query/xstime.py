@@ -55,6 +55,7 @@ class Duration:
 
     @property
     def is_zero(self) -> bool:
+        """True for a duration of no months and no seconds."""
         return self.months == 0 and self.seconds == 0
 
 

@@ -107,6 +107,7 @@ class Route:
 
     @property
     def urls(self) -> UrlMap:
+        """The URL map between the player's and the device's side of this route."""
         return UrlMap(self.public_base, self.private_base)
 
 
@@ -214,6 +215,7 @@ class SessionLimits:
         return True
 
     def release(self, user: str | None, device_id: str) -> None:
+        """Give back one session of ``user`` to ``device_id`` (it ended)."""
         for table, key in ((self._devices, device_id), (self._users, user)):
             if key is not None and key in table:
                 table[key] -= 1
@@ -221,6 +223,7 @@ class SessionLimits:
                     del table[key]
 
     def count(self, *, user: str | None = None, device_id: str | None = None) -> int:
+        """Sessions open now, of one user or to one device."""
         if device_id is not None:
             return self._devices.get(device_id, 0)
         return self._users.get(user or "", 0)
@@ -280,11 +283,13 @@ class GatewaySession:
     # --- output -------------------------------------------------------------------------------
 
     def player_data_to_send(self) -> bytes:
+        """Octets for the player's connection (drained)."""
         out = b"".join(self._to_player) if len(self._to_player) != 1 else self._to_player[0]
         self._to_player.clear()
         return out
 
     def device_data_to_send(self) -> bytes:
+        """Octets for the tunnel to the device (drained)."""
         out = b"".join(self._to_device)
         self._to_device.clear()
         return out
@@ -304,6 +309,7 @@ class GatewaySession:
         return self._timeout
 
     def next_deadline(self) -> float | None:
+        """When :meth:`handle_timeout` must run next (keep-alive or timeout), or None."""
         deadlines = []
         if self._teardown_at is not None:
             deadlines.append(self._teardown_at)
@@ -316,6 +322,7 @@ class GatewaySession:
         return min(deadlines) if deadlines else None
 
     def handle_timeout(self, now: float) -> list[GatewayEvent]:
+        """Send a due keep-alive, or end a session whose player or device went silent."""
         out: list[GatewayEvent] = []
         if self._teardown_at is not None and now >= self._teardown_at:
             self._teardown_at = None

@@ -62,6 +62,9 @@ class Base64Decoder:
         return len(self._carry)
 
     def feed(self, data: bytes) -> bytes:
+        """Decode the next piece of a POST body; an unfinished quantum waits for the next call
+        (MED-R5).
+        """
         text = self._carry + bytes(data).translate(_DROP, b"\r\n \t")
         whole = len(text) - len(text) % 4
         self._carry = text[whole:]

@@ -87,6 +87,7 @@ class RtspRequest:
     body: bytes = attrs.field(default=b"", repr=lambda b: f"<{len(b)} octets>")
 
     def header(self, name: str) -> str | None:
+        """First value of a header (case-insensitive name), or ``None``."""
         return header(self.headers, name)
 
 
@@ -100,6 +101,7 @@ class RtspResponse:
     body: bytes = attrs.field(default=b"", repr=lambda b: f"<{len(b)} octets>")
 
     def header(self, name: str) -> str | None:
+        """First value of a header (case-insensitive name), or ``None``."""
         return header(self.headers, name)
 
 
@@ -202,6 +204,7 @@ class RtspReader:
         return len(self._buf)
 
     def feed(self, data: bytes) -> list[RtspMessage | Interleaved]:
+        """Parse as much of the stream as has arrived: RTSP messages and interleaved frames."""
         if self._failed:
             raise LocalProtocolError("the RTSP stream already failed")
         buf = self._buf

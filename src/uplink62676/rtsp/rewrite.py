@@ -146,14 +146,17 @@ class StreamRewriter:
 
     @property
     def buffered(self) -> int:
+        """Octets held back waiting for the rest of a message."""
         return self._reader.buffered
 
     def rewrite(self, message: RtspMessage) -> RtspMessage:
+        """Rewrite the URLs of one message in this direction's sense (MED-R14)."""
         if isinstance(message, RtspRequest):
             return rewrite_request(message, self.urls) if self.to_device else message
         return message if self.to_device else rewrite_response(message, self.urls)
 
     def feed(self, data: bytes) -> tuple[bytes, list[RtspMessage]]:
+        """Pass a piece of the stream; returns the octets to forward and the RTSP messages seen."""
         items = self._reader.feed(data)
         if len(items) == 1 and isinstance(items[0], Interleaved):
             return items[0].data, []  # the hot path: RTP only

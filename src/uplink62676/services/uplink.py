@@ -120,12 +120,15 @@ class StaticSecurityLookup:
     authorization_servers: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
 
     def has_certificate(self, certificate_id: str) -> bool:
+        """True when the certificate ID is in the key store (CFG-13)."""
         return certificate_id in self.certificates
 
     def has_validation_policy(self, policy_id: str) -> bool:
+        """True when the certificate path validation policy is known (CFG-14)."""
         return policy_id in self.validation_policies
 
     def has_authorization_server(self, token: str) -> bool:
+        """True when the authorization server configuration is known (CFG-15)."""
         return token in self.authorization_servers
 
 
@@ -231,6 +234,7 @@ class UplinkService:
 
     @property
     def profile(self) -> Profile:
+        """Which edition the service speaks (current ONVIF, or IEC 2022 strict)."""
         return self._profile
 
     # ----------------------------------------------------------------- HTTP face

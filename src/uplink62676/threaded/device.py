@@ -63,6 +63,7 @@ class TunneledRequest(core.RequestHead):
         return item[0]
 
     def body(self, limit: int = 16 * 1024 * 1024) -> bytes:
+        """Read the whole request body; more than ``limit`` octets raises."""
         parts = bytearray()
         while chunk := self.read():
             parts += chunk
@@ -320,15 +321,18 @@ class DeviceAgent(core.AgentBase[BlockingHandler, UplinkSpec, _Runner]):
         self._changed = threading.Condition()
 
     def clock(self) -> float:
+        """The agent's notion of now: the injected clock, else ``time.monotonic()``."""
         return self._clock() if self._clock is not None else time.monotonic()
 
     def start(self) -> None:
+        """Start one I/O thread per configured uplink."""
         with self._lock:
             self._running = True
             for spec in self._specs.values():
                 self._launch(spec)
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop every uplink thread, waiting up to ``timeout`` seconds for each."""
         with self._lock:
             self._running = False
             runners = list(self._runners.values())
@@ -360,6 +364,7 @@ class DeviceAgent(core.AgentBase[BlockingHandler, UplinkSpec, _Runner]):
                 self._launch(spec)
 
     def remove(self, remote_address: str) -> None:
+        """Stop and forget the uplink to ``remote_address``."""
         with self._lock:
             self._specs.pop(remote_address, None)
             runner = self._runners.pop(remote_address, None)

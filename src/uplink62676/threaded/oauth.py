@@ -52,6 +52,7 @@ class TokenSource:
             raise OAuthError("no token after the metadata and token exchanges")
 
     def invalidate(self) -> None:
+        """Drop the cached token so the next call fetches a new one (after a 401)."""
         with self._lock:
             self.flow.invalidate()
 

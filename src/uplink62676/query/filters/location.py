@@ -124,6 +124,9 @@ class LocationFilter:
         return self._test(location)
 
     def matches(self, resource: Resource) -> bool:
+        """True when the resource's location lies within the circle (unknown locations as
+        configured).
+        """
         return self._test(resource.location)
 
 

@@ -31,6 +31,7 @@ class ScopeFilter:
         return hit
 
     def matches(self, resource: Resource) -> bool:
+        """True when every filter scope matches one of the resource's scopes."""
         return self.matches_scopes(resource.scopes)
 
 

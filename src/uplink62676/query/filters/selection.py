@@ -31,6 +31,7 @@ class SelectFilter:
     scope_paths: tuple[tuple[str, ...], ...] = ()
 
     def keep_scope(self, scope: str) -> bool:
+        """True when a ``/Scope`` path of the filter keeps this scope URI (RQ-R12)."""
         for path in self.scope_paths:
             if not path:
                 return True
