@@ -519,7 +519,7 @@ class ClusterNode:
                     headers: list[tuple[str | bytes, str | bytes]],
                     scheme: str) -> tuple[_CloudConnection, str,
                                           list[tuple[str | bytes, str | bytes]]]:
-        """The pooled link to ``device_id``'s holder, with the path and headers for its front door."""
+        """The pooled link to the holder, with the path and headers for its front door."""
         reg = self.mirror.lookup(device_id, time.monotonic())
         if reg is None:
             if self.device(device_id) is not None:
