@@ -344,7 +344,8 @@ async def _soak(args: argparse.Namespace, tmp: Path) -> bool:
     try:
         cloud = await _start([sys.executable, "-m", "uplink62676", "-q", "cloud",
                               "--listen", f"127.0.0.1:{listen}", "--expose", f"127.0.0.1:{expose}",
-                              "--plaintext", "--state-dir", str(tmp / "state")], cloud_log)
+                              "--plaintext", "--expose-open", "--state-dir", str(tmp / "state")],
+                             cloud_log)
         for _ in range(150):
             try:
                 _r, w = await asyncio.open_connection("127.0.0.1", expose)
