@@ -1,4 +1,5 @@
-"""The sans-I/O RTSP codecs and the gateway session (MED-12..17, MED-R3..R5, MED-R12..R16)."""
+"""The sans-I/O RTSP codecs and the gateway session (MED-12, MED-13, MED-14, MED-15, MED-16,
+MED-17, MED-R3, MED-R4, MED-R5, MED-R12, MED-R13, MED-R14, MED-R15, MED-R16)."""
 
 from __future__ import annotations
 

@@ -39,13 +39,16 @@ def fresh(pki: Pki) -> Iterator[Stack]:
 
 
 def test_ffmpeg_rtsp_tcp_through_the_gateway(live: Stack) -> None:
-    """MED-R12, MED-R13: ffmpeg over RTSP/TCP to --rtsp-listen decodes 100 frames through
+    """MED-9, MED-11, MED-12, MED-R12, MED-R13: ffmpeg over RTSP/TCP (RTP interleaved) to
+    --rtsp-listen decodes 100 frames through
     cloud + uplink (mTLS) + device agent + camera."""
     assert ffmpeg_frames(live.url) >= 100
 
 
 def test_the_tunnel_kind_is_the_one_asked_for(live: Stack) -> None:
-    """UPL-57/MED-R11 (RFC 8441 where the device announces it) or UPL-58 (the HTTP pair)."""
+    """UPL-57/MED-R11 (RFC 8441 where the device announces it) or UPL-58 (the HTTP pair); the
+    tunnel's path is the camera's path (MED-21); over HTTP/2 the GET and POST are two streams
+    of one connection (MED-22) and the device's DATA follows the cloud's windows (MED-23)."""
     ffmpeg_frames(live.url, frames=5)
     transport = live.transport
     live.cloud.wait_line(f"{transport} tunnel to cam-1/stream")
@@ -56,7 +59,8 @@ def test_the_tunnel_kind_is_the_one_asked_for(live: Stack) -> None:
 
 
 def test_ffmpeg_rtsp_over_http_through_the_expose_port(live: Stack) -> None:
-    """MED-13..17: a player that tunnels RTSP over HTTP itself (ffmpeg -rtsp_transport http)
+    """MED-13, MED-14, MED-15, MED-16, MED-17, MED-R7: a player that tunnels RTSP over HTTP
+    itself (ffmpeg -rtsp_transport http)
     reaches the camera through the front door's port."""
     assert ffmpeg_frames(live.http_url, http=True) >= 100
     live.cloud.wait_line("(HTTP): ")
