@@ -687,3 +687,30 @@ def test_dev_r14_parse_forwarded_property_our_errors_only(value: bytes) -> None:
     except RemoteProtocolError:
         return
     assert 1 <= len(elements) <= 16
+
+
+def test_cloud_rewriter_memo_follows_the_client_and_its_host() -> None:
+    """DEV-R17: the forwarding headers are computed once per client and Host, and a client-sent
+    X-Forwarded-Host or Authorization never passes; the memo keeps each client apart."""
+    from uplink62676.frontdoor import PathRouter, PeerInfo
+    from uplink62676.frontdoor.events import RequestRouted
+    from uplink62676.frontdoor.rewrite import CloudRewriter
+
+    rewriter = CloudRewriter()
+    route = PathRouter()("GET", "/devices/cam7/onvif/device_service", "a.example:8080")
+
+    def request(authority: str | None, address: str, port: int) -> RequestRouted:
+        return RequestRouted(1, "GET", "/devices/cam7/onvif/device_service", authority,
+                             ((b"Authorization", b"Digest x"), (b"x-forwarded-host", b"evil"),
+                              (b"accept", b"*/*")), route, peer=PeerInfo(address, port))
+
+    for _ in range(2):  # the second time from the memo
+        a = rewriter.request_headers(request("a.example:8080", "192.0.2.1", 1000))
+        b = rewriter.request_headers(request("b.example", "192.0.2.2", 2000))
+        none = rewriter.request_headers(request(None, "192.0.2.2", 2000))
+        assert (b"accept", b"*/*") in a and not any(n.lower() == b"authorization" for n, _ in a)
+        assert dict(a)[b"x-forwarded-host"] == b"a.example:8080"
+        assert dict(a)[b"x-forwarded-for"] == b"192.0.2.1"
+        assert dict(b)[b"x-forwarded-host"] == b"b.example"
+        assert dict(b)[b"x-forwarded-port"] == b"80"
+        assert none == ((b"accept", b"*/*"),)

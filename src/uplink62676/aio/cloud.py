@@ -163,6 +163,12 @@ class ResponseStream:
         self._conn.acknowledge(self.stream_id, fcl)
         return data
 
+    @property
+    def at_end(self) -> bool:
+        """The device ended the body and every chunk was read (the next :meth:`read` is ``b""``)."""
+        state = self._state
+        return state.ended and not state.chunks and state.error is None
+
     async def body(self, limit: int = 64 * 1024 * 1024) -> bytes:
         """Read the rest of the body; beyond ``limit`` octets the stream is cancelled and an error
         raised.

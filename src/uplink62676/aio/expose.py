@@ -28,6 +28,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import cast
 
 from .. import events as ev
 from ..deviceregistry import DeviceInfo
@@ -114,6 +115,8 @@ class ExposeServer:
         self.ports = device_ports
         self.port_store = port_store
         self.authorize = authorize
+        self._checked_authorizer: object = None
+        self._by_body: BodyAuthorizer | None = None
         self.rewriter: Rewriter = rewriter or CloudRewriter()
         self.clock = clock
         self.host = "127.0.0.1"
@@ -140,6 +143,15 @@ class ExposeServer:
     def scheme(self) -> str:
         """``https`` when the front door has TLS, else ``http``."""
         return "https" if self.ssl_context is not None else "http"
+
+    def body_authorizer(self) -> BodyAuthorizer | None:
+        """``authorize`` if it is a :class:`BodyAuthorizer`, asked once per authorizer (a
+        protocol's ``isinstance`` costs more than the rest of routing a request)."""
+        authorize = self.authorize
+        if authorize is not self._checked_authorizer:
+            self._checked_authorizer = authorize
+            self._by_body = authorize if isinstance(authorize, BodyAuthorizer) else None
+        return self._by_body
 
     async def _listen(self, router: Router, host: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
@@ -496,15 +508,15 @@ class _Client(asyncio.Protocol):
         server = self.server
         decision: Decision | None = None
         if route.kind is RouteKind.DEVICE or route.kind is RouteKind.LISTING:
-            authorize = server.authorize
-            if isinstance(authorize, BodyAuthorizer):
-                if authorize.wants_body(e):  # WS-UsernameToken: decide on the body
+            by_body = server.body_authorizer()
+            if by_body is not None:
+                if by_body.wants_body(e):  # WS-UsernameToken: decide on the body
                     request = self.requests[e.stream_id] = _Request(True)
-                    request.task = self.loop.create_task(self._buffered(e, request, authorize))
+                    request.task = self.loop.create_task(self._buffered(e, request, by_body))
                     return
-                decision = self._decide(authorize, e, None)
-            else:
-                decision = authorize(e)  # THE authentication hook (DEV-R18)
+                decision = self._decide(by_body, e, None)
+            else:  # THE authentication hook (DEV-R18)
+                decision = cast(Authorizer, server.authorize)(e)
             if not self._allowed(e, decision):
                 return
         if route.kind is RouteKind.DEVICE:
@@ -630,12 +642,17 @@ class _Client(asyncio.Protocol):
             conn.send_response(sid, stream.status, headers)
             head_sent = True
             self.flush()
+            ended = False
             try:
                 while chunk := await stream.read():
                     if body_filter is not None and not (chunk := body_filter.feed(chunk)):
                         continue
-                    conn.send_data(sid, chunk)
+                    # the last chunk carries END_STREAM (no empty DATA frame after it)
+                    ended = body_filter is None and stream.at_end
+                    conn.send_data(sid, chunk, end_stream=ended)
                     self.flush()
+                    if ended:
+                        break
                     if conn.queued(sid):  # the client's window is shut: wait for it
                         request.writable = asyncio.Event()
                         await request.writable.wait()
@@ -646,9 +663,9 @@ class _Client(asyncio.Protocol):
                 conn.reset_stream(sid)
                 return
             stream = None
-            if body_filter is not None and (tail := body_filter.end()):
-                conn.send_data(sid, tail)
-            conn.end_stream(sid)
+            if not ended:  # the filter's held octets and END_STREAM in one frame
+                conn.send_data(sid, body_filter.end() if body_filter is not None else b"",
+                               end_stream=True)
         except asyncio.CancelledError:
             if self.stopping:  # the cloud shuts down: say so instead of vanishing
                 if head_sent:

@@ -30,10 +30,9 @@ from typing import Final
 from urllib.parse import quote
 
 from .._xml import DEFAULT_MAX_BYTES
-from ..clientauth import without_credentials
 from ..errors import ConfigurationError
 from ..events import Headers
-from ..origins import Origin, forwarding_headers, without_forwarding_headers
+from ..origins import FORWARDING_HEADERS, Origin, forwarding_headers
 from ..urirewrite import SOAP_MEDIA_TYPES, UriRewriter, UriRule
 from .events import RequestRouted
 from .hooks import BodyFilter
@@ -41,6 +40,9 @@ from .hooks import BodyFilter
 __all__ = ["CloudRewriter", "RtspUriRules", "SoapUriFilter", "passed_origin"]
 
 _CACHE: Final = 256
+#: Dropped from every request before the forwarding headers are added (DEV-R17, R18).
+_DROPPED: Final = FORWARDING_HEADERS | {b"authorization", b"proxy-authorization"}
+_NO_ORIGIN: Final = (None, ())
 
 
 def passed_origin(request: RequestRouted, device_id: str) -> tuple[str, str]:
@@ -55,6 +57,10 @@ def _origin(request: RequestRouted) -> Origin | None:
         return Origin.of(request.scheme, request.authority)
     except ConfigurationError:
         return None
+
+
+def _as_bytes(name: bytes | str) -> bytes:
+    return name.encode("latin-1") if isinstance(name, str) else bytes(name)
 
 
 def _content_type(headers: Headers) -> str | None:
@@ -148,32 +154,50 @@ class SoapUriFilter:
 class CloudRewriter:
     """The cloud's :class:`~.hooks.Rewriter` (see the module doc)."""
 
-    __slots__ = ("_rewriters", "extra_rules", "max_body")
+    __slots__ = ("_forwarding", "_rewriters", "extra_rules", "max_body")
 
     def __init__(self, *, max_body: int = DEFAULT_MAX_BYTES,
                  extra_rules: Callable[[RequestRouted], Sequence[UriRule]] | None = None) -> None:
         self.max_body = max_body
         self.extra_rules = extra_rules
         self._rewriters: OrderedDict[tuple[Origin, str], UriRewriter] = OrderedDict()
+        # (scheme, authority, client address, client port, prefix) -> (origin, forwarding
+        # headers): the same for every request of one connection (and its Host).
+        self._forwarding: dict[tuple[str, str | None, str, int, str],
+                               tuple[Origin | None, Headers]] = {}
 
     def origin(self, request: RequestRouted, device_id: str) -> tuple[str, str]:
         """The public origin (scheme, authority) the client used, for URLs in answers."""
         return passed_origin(request, device_id)
 
+    def _client(self, request: RequestRouted) -> tuple[Origin | None, Headers]:
+        """The client's origin and the forwarding headers that say so (memoized)."""
+        peer = request.peer
+        address, port = (peer.address, peer.port) if peer is not None else ("", 0)
+        key = (request.scheme, request.authority, address, port, request.route.prefix)
+        found = self._forwarding.get(key)
+        if found is None:
+            origin = _origin(request)
+            if origin is None:
+                found = _NO_ORIGIN
+            else:
+                found = (origin, forwarding_headers(
+                    origin, client=address or None, client_port=port or None,
+                    prefix=request.route.prefix))
+            if len(self._forwarding) >= _CACHE:
+                self._forwarding.clear()
+            self._forwarding[key] = found
+        return found
+
     def request_headers(self, request: RequestRouted) -> Headers:
         """Request headers for the device: credentials and untrusted forwarding headers removed,
-        ours added.
+        ours added (computed once per client and Host).
         """
-        headers = without_forwarding_headers(
-            without_credentials(request.headers))  # type: ignore[arg-type]
-        origin = _origin(request)
-        if origin is not None:
-            peer = request.peer
-            headers.extend(forwarding_headers(
-                origin, client=peer.address if peer is not None and peer.address else None,
-                client_port=peer.port if peer is not None and peer.port else None,
-                prefix=request.route.prefix))
-        return tuple(headers)
+        # Authorization and client-sent forwarding headers dropped (names in any case).
+        headers = tuple(h for h in request.headers
+                        if (h[0] if type(h[0]) is bytes else _as_bytes(h[0])).lower()
+                        not in _DROPPED)
+        return headers + self._client(request)[1]
 
     def response_body(self, request: RequestRouted, status: int,
                       headers: Headers) -> BodyFilter | None:
@@ -188,7 +212,7 @@ class CloudRewriter:
         extra = self.extra_rules(request) if self.extra_rules is not None else ()
         if not prefix and not extra:
             return None  # by host or port the device's URIs are right as they are
-        origin = _origin(request)
+        origin = self._client(request)[0]
         if origin is None:
             return None
         return SoapUriFilter(self._rewriter(origin, prefix, extra), content_type)
