@@ -284,10 +284,13 @@ class ClusterNode:
     async def close(self, grace: float = 0.0) -> None:
         """Stop forwarding to this node: remove its entries, close links and the internal door."""
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+            # Again until it ends: a cancel that lands as the writer's asyncio.timeout expires
+            # is taken for that timeout (and suppressed), and the task would wait on.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.2)
             with contextlib.suppress(BaseException):
-                await task
+                task.result()
         self._tasks = []
         if self.redis_ok:
             for device_id, (_, epoch) in self._held.items():
