@@ -80,11 +80,17 @@ class Redis:
 
 class Node:
     def __init__(self, name: str, redis_port: int, secret_file: Path, refresh: float,
-                 extra: list[str]) -> None:
+                 extra: list[str], host: str = "127.0.0.1", rtsp: bool = False) -> None:
         self.name = name
+        #: The front door's (and the device ports') address: nodes on one machine that all
+        #: listen on the cluster's device ports need one loopback address each.
+        self.host = host
         self.listen, self.expose, self.internal = free_port(), free_port(), free_port()
+        self.rtsp = free_port() if rtsp else None
+        if rtsp:
+            extra = [*extra, "--rtsp-listen", f"127.0.0.1:{self.rtsp}"]
         self.argv = [*CMD, "cloud", "--listen", f"127.0.0.1:{self.listen}",
-                     "--expose", f"127.0.0.1:{self.expose}", "--expose-open",
+                     "--expose", f"{host}:{self.expose}", "--expose-open",
                      "--registry", f"redis://127.0.0.1:{redis_port}/0", "--node-id", name,
                      "--node-listen", f"127.0.0.1:{self.internal}", "--grace", "5",
                      "--registry-refresh", str(refresh), *extra]
@@ -102,7 +108,7 @@ class Node:
         while True:
             assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
             try:
-                status, _, _ = asyncio.run(http_get(self.expose, "/devices", 2))
+                status, _, _ = asyncio.run(http_get(self.expose, "/devices", 2, self.host))
                 if status == 200:
                     return
             except OSError:
@@ -133,14 +139,16 @@ class Cluster:
     """Redis + ``n`` nodes + HAProxy (uplink and front-door ports)."""
 
     def __init__(self, tmp: Path, n: int = 3, refresh: float = 1.0,
-                 extra: list[str] | None = None) -> None:
+                 extra: list[str] | None = None, hosts: list[str] | None = None,
+                 rtsp: bool = False) -> None:
         self.tmp = tmp
         self.redis = Redis(tmp)
         secret = tmp / "node-secret"
         secret.write_text(SECRET)
         secret.chmod(0o600)
         self.refresh = refresh
-        self.nodes = [Node(f"n{i + 1}", self.redis.port, secret, refresh, extra or [])
+        self.nodes = [Node(f"n{i + 1}", self.redis.port, secret, refresh, extra or [],
+                           host=hosts[i] if hosts else "127.0.0.1", rtsp=rtsp)
                       for i in range(n)]
         self.uplink_port, self.frontdoor_port = free_port(), free_port()
         self.haproxy: subprocess.Popen[bytes] | None = None
@@ -157,7 +165,7 @@ class Cluster:
             uplink_bind=("127.0.0.1", self.uplink_port),
             uplink_nodes=[(n.name, ("127.0.0.1", n.listen)) for n in self.nodes],
             frontdoor_bind=("127.0.0.1", self.frontdoor_port),
-            frontdoor_nodes=[(n.name, ("127.0.0.1", n.expose)) for n in self.nodes],
+            frontdoor_nodes=[(n.name, (n.host, n.expose)) for n in self.nodes],
             check_interval="500ms", maxconn=4000))
         self.haproxy = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"],
                                         stdout=subprocess.DEVNULL,
@@ -178,7 +186,7 @@ class Cluster:
             stderr=(self.tmp / "fleet.log").open("ab"))
 
     def listing(self, node: Node) -> list[dict[str, object]]:
-        status, _, body = asyncio.run(http_get(node.expose, "/devices", 10))
+        status, _, body = asyncio.run(http_get(node.expose, "/devices", 10, node.host))
         assert status == 200, body
         result: list[dict[str, object]] = json.loads(body)
         return result

@@ -80,7 +80,8 @@ class RemoteDevices(Protocol):
     :meth:`route` opens (or reuses) the pooled connection to the holding node and
     returns it with the request's path and headers as that node's internal front
     door wants them; it raises :class:`KeyError` for a device no node holds and
-    :class:`DeviceUnavailable` when the holder cannot be reached.
+    :class:`DeviceUnavailable` when the holder cannot be reached.  ``timeout``: how
+    long the caller waits for the head (None: no limit), so the holder waits as long.
     """
 
     def device(self, device_id: str) -> DeviceInfo | None:
@@ -91,8 +92,8 @@ class RemoteDevices(Protocol):
 
     async def route(self, device_id: str, path: str,
                     headers: list[tuple[str | bytes, str | bytes]],
-                    scheme: str) -> tuple[_CloudConnection, str,
-                                          list[tuple[str | bytes, str | bytes]]]:
+                    scheme: str, *, timeout: float | None = 120.0,
+                    ) -> tuple[_CloudConnection, str, list[tuple[str | bytes, str | bytes]]]:
         """The connection to the holder and the request as its internal front door wants it."""
 
 
@@ -763,7 +764,7 @@ class CloudServer:
             if not forward or self.cluster is None:
                 raise KeyError(device_id)
             conn, path, headers = await self.cluster.route(device_id, path, list(headers),
-                                                           scheme)
+                                                           scheme, timeout=timeout)
         # Queue behind the device's MAX_CONCURRENT_STREAMS instead of failing.
         if conn.slot_waiters or conn.uplink.stream_slots - conn.reserved <= 0:
             waiter: asyncio.Future[None] = self._loop.create_future()

@@ -57,6 +57,7 @@ from ..frontdoor.hooks import ALLOW, BodyFilter, Decision
 from ..nodelink import NodeLinkClient
 from ..uplink import Phase
 from .cloud import CloudServer, DeviceUnavailable, _CloudConnection
+from .clusterports import ClusterPorts
 from .expose import ExposeServer
 
 __all__ = ["ClusterNode", "node_client_tls_context", "node_server_tls_context"]
@@ -65,7 +66,10 @@ log = logging.getLogger("uplink62676.cluster")
 
 SECRET_HEADER = b"x-uplink62676-node-secret"
 SCHEME_HEADER = b"x-uplink62676-scheme"
-_INTERNAL = (SECRET_HEADER, SCHEME_HEADER)
+#: How long the forwarding node waits for the head ("none": no limit, an RTSP tunnel's POST);
+#: the holder waits as long instead of its own front-door timeout.
+TIMEOUT_HEADER = b"x-uplink62676-head-timeout"
+_INTERNAL = (SECRET_HEADER, SCHEME_HEADER, TIMEOUT_HEADER)
 
 #: KEYS[1] device key; ARGV node, address, uplink, epoch (0: new), info, ttl ms, channel,
 #: payload.  Returns the epoch now held, 0 when a newer one holds the device.
@@ -147,6 +151,17 @@ class _NodeRewriter:
     def response_body(self, request: RequestRouted, status: int,
                       headers: Headers) -> BodyFilter | None:
         return None
+
+    def timeout(self, request: RequestRouted, default: float | None) -> float | None:
+        value = _header(request.headers, TIMEOUT_HEADER)
+        if value is None:
+            return default
+        if value == b"none":
+            return None
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return default
 
     def origin(self, request: RequestRouted, device_id: str) -> tuple[str, str]:
         scheme = _header(request.headers, SCHEME_HEADER)
@@ -242,6 +257,8 @@ class ClusterNode:
                 max_requests_per_client=100_000,
                 http2=attrs.evolve(FrontDoorSettings().http2, max_concurrent_streams=1000)))
         self.internal.local_only = True
+        #: ``--device-ports`` across the cluster (:mod:`uplink62676.aio.clusterports`).
+        self.ports: ClusterPorts | None = None
         #: Counters for benchmarks and logs.
         self.stats = {"pipelines": 0, "commands": 0, "forwarded": 0}
 
@@ -268,10 +285,13 @@ class ClusterNode:
     async def close(self, grace: float = 0.0) -> None:
         """Stop forwarding to this node: remove its entries, close links and the internal door."""
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
+            # Again until it ends: a cancel that lands as the writer's asyncio.timeout expires
+            # is taken for that timeout (and suppressed), and the task would wait on.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.2)
             with contextlib.suppress(BaseException):
-                await task
+                task.result()
         self._tasks = []
         if self.redis_ok:
             for device_id, (_, epoch) in self._held.items():
@@ -342,6 +362,9 @@ class ClusterNode:
         if self._shas is None:
             reg = await self.redis.script_load(_REGISTER)
             unreg = await self.redis.script_load(_UNREGISTER)
+            if self.ports is not None:
+                self.ports.sha = None
+                await self.ports.load(self.redis)
             self._shas = (str(reg), str(unreg))
         return self._shas
 
@@ -351,8 +374,10 @@ class ClusterNode:
         ids = list(self._held) if full else [d for d in self._new if d in self._held]
         self._new.clear()
         removed, self._removed = self._removed, []
-        if not ids and not removed:
-            return
+        ports = self.ports
+        if not ids and not removed and not (full and ports is not None):
+            return  # (a full refresh with device ports also releases idle leases)
+        gone = [device_id for device_id, _ in removed]
         for attempt in (1, 2):
             reg_sha, unreg_sha = await self._load_scripts()
             pipe = self.redis.pipeline(transaction=False)
@@ -368,6 +393,10 @@ class ClusterNode:
                                       info_json])
                 pipe.evalsha(reg_sha, 1, self._key(device_id), self.node_id, self.advertise or "",
                              info.uplink, str(epoch), info_json, ttl_ms, self.channel, payload)
+            if ports is not None:  # in the same round trip: claims, and the leases of the gone
+                if gone:
+                    ports.queue(pipe, "touch", gone)
+                ports.queue(pipe, "claim", ids)
             try:
                 results = await pipe.execute(raise_on_error=True)
             except NoScriptError:
@@ -378,6 +407,11 @@ class ClusterNode:
             break
         self.stats["pipelines"] += 1
         self.stats["commands"] += len(removed) + len(ids)
+        if ports is not None:
+            claimed = results[-1]
+            results = results[:-2] if gone else results[:-1]
+            ports.done("claim", [d for d in ids if d in self._held], [
+                p for d, p in zip(ids, claimed, strict=True) if d in self._held])
         for device_id, result in zip(ids, results[len(removed):], strict=True):
             held = self._held.get(device_id)
             if held is None:
@@ -398,9 +432,14 @@ class ClusterNode:
         while True:
             pubsub = self.redis.pubsub()
             try:
-                await pubsub.subscribe(self.channel, self.expired_channel)
+                channels = [self.channel, self.expired_channel]
+                if self.ports is not None:
+                    channels.append(self.ports.channel)
+                await pubsub.subscribe(*channels)
                 await self._enable_notifications()
                 await self._snapshot()
+                if self.ports is not None:
+                    await self.ports.snapshot(self.redis)
                 self._shas = None
                 if not self.redis_ok:
                     log.info("cluster registry: connected to Redis (%d devices in the "
@@ -458,6 +497,9 @@ class ClusterNode:
 
     def _event(self, channel: str, data: str) -> None:
         now = time.monotonic()
+        if self.ports is not None and channel == self.ports.channel:
+            self.ports.event(data)
+            return
         if channel == self.expired_channel:
             prefix = self.prefix + "dev:"
             if data.startswith(prefix):
@@ -517,8 +559,8 @@ class ClusterNode:
 
     async def route(self, device_id: str, path: str,
                     headers: list[tuple[str | bytes, str | bytes]],
-                    scheme: str) -> tuple[_CloudConnection, str,
-                                          list[tuple[str | bytes, str | bytes]]]:
+                    scheme: str, *, timeout: float | None = 120.0,
+                    ) -> tuple[_CloudConnection, str, list[tuple[str | bytes, str | bytes]]]:
         """The pooled link to the holder, with the path and headers for its front door."""
         reg = self.mirror.lookup(device_id, time.monotonic())
         if reg is None:
@@ -534,6 +576,7 @@ class ClusterNode:
             h for h in headers
             if (h[0] if isinstance(h[0], bytes) else h[0].encode()).lower() not in _INTERNAL]
         out.append((SCHEME_HEADER, scheme))
+        out.append((TIMEOUT_HEADER, "none" if timeout is None else f"{timeout:g}"))
         if self.secret is not None and self.client_ssl is None:
             out.append((SECRET_HEADER, self.secret))
         self.stats["forwarded"] += 1

@@ -28,7 +28,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import cast
+from typing import Protocol, cast
 
 from .. import events as ev
 from ..deviceregistry import DeviceInfo
@@ -76,6 +76,14 @@ log = logging.getLogger("uplink62676.expose")
 
 #: Re-check the wall clock at least this often while a device-port lease runs out.
 _EXPIRY_RECHECK = 3600.0
+
+
+class PortTable(Protocol):
+    """Who has which device port (:class:`~uplink62676.frontdoor.ports.PortAssigner`, or a
+    cluster's :class:`~uplink62676.frontdoor.sharedports.SharedPortTable`)."""
+
+    def lookup(self, device_id: str) -> int | None: ...
+    def device_at(self, port: int) -> str | None: ...
 
 
 class ExposeServer:
@@ -138,6 +146,11 @@ class ExposeServer:
         #: A cluster node's internal front door: serve only the devices held here, never
         #: forward again (:mod:`uplink62676.aio.cluster`).
         self.local_only = False
+        #: Cluster mode: the device ports are leased across the cluster
+        #: (:mod:`uplink62676.aio.clusterports`), which calls :meth:`open_device_port` and
+        #: :meth:`close_device_port`; this front door only listens (``device_ports`` None).
+        self.shared_ports: PortTable | None = None
+        self._port_device: dict[int, str] = {}
 
     @property
     def scheme(self) -> str:
@@ -186,8 +199,28 @@ class ExposeServer:
 
     def device_port(self, device_id: str) -> int | None:
         """The listening port of ``device_id`` (None: it has none, or it is not open)."""
-        port = self.ports.lookup(device_id) if self.ports is not None else None
+        table = self.ports if self.ports is not None else self.shared_ports
+        port = table.lookup(device_id) if table is not None else None
         return port if port in self._port_servers else None
+
+    def open_device_port(self, device_id: str, port: int) -> None:
+        """Listen on ``port`` for ``device_id`` (the shared table leased it); idempotent."""
+        if self._server is None:
+            return
+        if port in self._port_servers and self._port_device.get(port) != device_id:
+            self.close_device_port(port)  # the port changed hands
+        if port not in self._port_servers and port not in self._opening:
+            self._opening.add(port)
+            task = asyncio.get_running_loop().create_task(self._open_port(device_id, port))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def close_device_port(self, port: int) -> None:
+        """Stop listening on a device port (its lease was released)."""
+        self._port_device.pop(port, None)
+        server = self._port_servers.pop(port, None)
+        if server is not None:
+            server.close()
 
     async def close(self, grace: float = 0.0) -> None:
         """Stop: no new connections; requests in flight get ``grace`` seconds to finish, then
@@ -259,10 +292,15 @@ class ExposeServer:
             return
         finally:
             self._opening.discard(port)
-        if self.ports is None or self.ports.device_at(port) != device_id or self._server is None:
+        table = self.ports if self.ports is not None else self.shared_ports
+        if table is None or table.device_at(port) != device_id or self._server is None:
             server.close()  # released (or closed) while the socket opened
+            if table is not None and (other := table.device_at(port)) is not None \
+                    and self._server is not None:
+                self.open_device_port(other, port)  # leased to another device meanwhile
             return
         self._port_servers[port] = server
+        self._port_device[port] = device_id
         log.info("device %s on its own port %s://%s:%d/", device_id, self.scheme, self.host,
                  port)
 
@@ -616,11 +654,14 @@ class _Client(asyncio.Protocol):
         origin = getattr(rewriter, "origin", None)
         scheme, authority = (origin(e, route.device_id) if origin is not None
                              else client_origin(e, route.device_id))
+        timeout_of = getattr(rewriter, "timeout", None)  # a cluster's internal hop
+        timeout: float | None = (self.server.timeout if timeout_of is None
+                                 else timeout_of(e, self.server.timeout))
         try:
             try:
                 stream = await self.server.cloud.open_stream(
                     route.device_id, e.method, route.target, headers, body,
-                    authority=authority, scheme=scheme, timeout=self.server.timeout,
+                    authority=authority, scheme=scheme, timeout=timeout,
                     forward=not self.server.local_only)
             except KeyError:
                 conn.answer(sid, unknown_device(route.device_id))

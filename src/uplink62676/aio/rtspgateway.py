@@ -15,6 +15,10 @@ bytes between the player's socket and a tunnel through the uplink:
   POST with ``content-length: 2147483647`` for the tunnel's lifetime and ended
   by RST_STREAM CANCEL, never END_STREAM (UPL-58, UPL-60).
 
+A device held by another cluster node (:mod:`uplink62676.aio.cluster`) has no
+RFC 8441 tunnel here (:meth:`CloudServer.extended_connect` knows local uplinks
+only): its tunnel is the HTTP pair, which :meth:`CloudServer.open_stream` forwards.
+
 The device's octets are read as they come (HTTP/2 windows stay open, MED-R10);
 a player that leaves more than ``max_player_buffer`` unread is dropped, not
 the uplink (MED-R16).

@@ -101,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
                         "as is (IDs that are not DNS labels: x-- + base32, see GET /devices)")
     c.add_argument("--device-ports", metavar="LOW-HIGH",
                    help="give every device its own front-door port from this range (kept "
-                        "across restarts in --state-dir)")
+                        "across restarts in --state-dir; with --registry, leased across the "
+                        "cluster in Redis and served by every node)")
     c.add_argument("--state-dir", type=Path, default=Path("uplink62676-state"), metavar="DIR",
                    help="where the broker keeps its state (device ports); default "
                         "./uplink62676-state")
@@ -345,7 +346,7 @@ async def _cloud(args: argparse.Namespace) -> int:
         expose_ctx = frontdoor_tls_context(cert_file=args.expose_cert, key_file=args.expose_key,
                                            client_ca_file=args.expose_client_ca)
     ports = store = None
-    if args.device_ports is not None:
+    if args.device_ports is not None and args.registry is None:  # cluster: leased in Redis
         import time
 
         low, high = parse_port_range(args.device_ports)
@@ -371,6 +372,14 @@ async def _cloud(args: argparse.Namespace) -> int:
         expose.rtsp_hook = gateway.take_http_channel
     metrics = None
     cluster = _cluster_node(args, cloud) if args.registry is not None else None
+    if cluster is not None and args.device_ports is not None:
+        from ..aio.clusterports import ClusterPorts
+
+        if not args.port_idle_release > 3 * args.registry_refresh:
+            raise _Usage("--port-idle-release must be longer than three --registry-refresh "
+                         "intervals (a connected device's lease is renewed at each refresh)")
+        low, high = parse_port_range(args.device_ports)
+        cluster.ports = ClusterPorts(expose, low, high, idle_release=args.port_idle_release)
     try:
         metrics = start_metrics(args.metrics, "cloud", cloud, expose)
         await cloud.start(*args.listen)
