@@ -87,7 +87,7 @@ def test_a_mirror_follows_the_events() -> None:
 @pytest.fixture(scope="module")
 def redis_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     if shutil.which("redis-server") is None:
-        pytest.skip("needs redis-server")
+        pytest.fail("needs redis-server: apt-get install -y redis-server (the README test command)")
     from _cluster_util import Redis
 
     server = Redis(tmp_path_factory.mktemp("redis"))
