@@ -362,11 +362,15 @@ class MediaService:
             raise _invalid_stream_setup()
         return self._media_uri("GetStreamUriResponse", self._uri(p, kind, base, host))
 
-    def _snapshot_uri1(self, body: etree._Element, base: str, _host: str) -> etree._Element:
-        p = self._profile(_required_text(body, _M + "ProfileToken"))
+    def _snapshot_path(self, body: etree._Element, namespace: str) -> str:
+        """The snapshot path of the request's ``ProfileToken`` (both Media versions)."""
+        p = self._profile(_required_text(body, namespace + "ProfileToken"))
         if not self.snapshots:
             raise generic_fault("ter:ActionNotSupported")
-        return self._media_uri("GetSnapshotUriResponse", base + p.snapshot_path)
+        return p.snapshot_path
+
+    def _snapshot_uri1(self, body: etree._Element, base: str, _host: str) -> etree._Element:
+        return self._media_uri("GetSnapshotUriResponse", base + self._snapshot_path(body, _M))
 
     # ------------------------------------------------------------------ Media2 (ver20)
 
@@ -413,7 +417,4 @@ class MediaService:
 
     def _snapshot_uri2(self, body: etree._Element, base: str, _host: str) -> etree._Element:
         """MED-7: a snapshot URI under the request origin."""
-        p = self._profile(_required_text(body, _M2 + "ProfileToken"))
-        if not self.snapshots:
-            raise generic_fault("ter:ActionNotSupported")
-        return self._uri2("GetSnapshotUriResponse", base + p.snapshot_path)
+        return self._uri2("GetSnapshotUriResponse", base + self._snapshot_path(body, _M2))
